@@ -1,0 +1,1 @@
+"""The `recsys` command line: thin commands over library functions."""

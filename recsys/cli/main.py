@@ -1,0 +1,15 @@
+"""`recsys` entry point: registers the sub-command groups; each lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from recsys.cli import data_cmd, simulate_cmd
+
+app = typer.Typer(help="recsys: job recommendations with reasons.", no_args_is_help=True)
+app.add_typer(data_cmd.app, name="data")
+app.command("simulate")(simulate_cmd.simulate)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""A simulated job market with explicit ground truth (see `behaviour.py` for the apply model)."""

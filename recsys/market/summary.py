@@ -1,0 +1,84 @@
+"""What a generated market looks like: its jobs, its traffic, and how far the oracle is from random."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feature_store.events import read_events
+from recsys.market.market import Market
+
+
+def _dcg(gains: np.ndarray, k: int) -> np.ndarray:
+    g = gains[:, :k]
+    return (g / np.log2(np.arange(2, g.shape[1] + 2))).sum(axis=1)
+
+
+def batch_ndcg(gains_in_order: np.ndarray, k: int) -> np.ndarray:
+    """nDCG@k per row of gains listed in ranked order (rows without gain give NaN)."""
+    ideal = _dcg(-np.sort(-gains_in_order, axis=1), k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ideal > 0, _dcg(gains_in_order, k) / ideal, np.nan)
+
+
+def oracle_vs_random(market: Market, impressions: pd.DataFrame, k: int = 10, seed: int = 0
+                     ) -> dict[str, float | int]:
+    """nDCG@k of the oracle and of a random order over the lists that were served.
+
+    Labels are the seeker's intent, drawn as Bernoulli(relevance) with no position effect: what
+    they would apply to if they read the whole list. The expected-gain variant uses relevance
+    itself as the graded label (the oracle scores 1 there by construction).
+    """
+    rng = np.random.default_rng(seed)
+    imp = impressions.sort_values(["request_id", "position"])
+    sizes = imp.groupby("request_id", sort=False).size()
+    length = int(sizes.max())
+    imp = imp[imp["request_id"].isin(sizes[sizes == length].index)]
+    day = market.day_of(imp["ts"].dt.tz_localize(None).to_numpy("datetime64[s]"))
+    row_of_job = pd.Series(np.arange(len(market.jobs)), index=market.jobs["job_id"])
+    row_of_user = pd.Series(np.arange(len(market.seekers)), index=market.seekers["user_id"])
+    s = row_of_user[imp["user_id"]].to_numpy()
+    j = row_of_job[imp["job_id"]].to_numpy()
+    rel = market.model.relevance(s, j, day).reshape(-1, length)
+    intent = (rng.random(rel.shape) < rel).astype(float)
+    oracle = np.argsort(-rel, axis=1)
+    shuffled = rng.random(rel.shape).argsort(axis=1)
+    take = np.take_along_axis
+    out: dict[str, float | int] = {}
+    for name, labels in (("intent", intent), ("expected", rel)):
+        o = batch_ndcg(take(labels, oracle, 1), k)
+        r = batch_ndcg(take(labels, shuffled, 1), k)
+        out[f"oracle ndcg@{k} ({name})"] = float(np.nanmean(o))
+        out[f"random ndcg@{k} ({name})"] = float(np.nanmean(r))
+    out["lists"] = rel.shape[0]
+    return out
+
+
+def market_summary(market: Market, folder: Path, oracle_sample: int = 20_000) -> dict[str, object]:
+    """Jobs per SOC major group, traffic ratios and oracle vs random nDCG@10."""
+    tax = market.taxonomy
+    majors = pd.Series([tax.occupations[o].major for o in market.job_occupation.tolist()])
+    per_major = majors.value_counts().rename(lambda c: f"{c} {tax.soc_titles.get(c, '')}")
+    events = read_events(Path(folder) / "events")
+    counts = events["type"].value_counts()
+    imp, clk, app = (int(counts.get(t, 0)) for t in ("impression", "click", "apply"))
+    impressions = events[events["type"] == "impression"]
+    requests = impressions["request_id"].unique()
+    if len(requests) > oracle_sample:
+        keep = np.random.default_rng(0).choice(requests, oracle_sample, replace=False)
+        impressions = impressions[impressions["request_id"].isin(keep)]
+    return {
+        "jobs": len(market.jobs),
+        "seekers": len(market.seekers),
+        "jobs per major group": per_major.to_dict(),
+        "requests": int(events["request_id"].nunique()),
+        "impressions": imp,
+        "clicks": clk,
+        "applies": app,
+        "clicks per impression": clk / max(imp, 1),
+        "applies per impression": app / max(imp, 1),
+        "applies per click": app / max(clk, 1),
+        "ranking": oracle_vs_random(market, impressions) if len(impressions) else {},
+    }

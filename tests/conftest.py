@@ -1,0 +1,43 @@
+"""Shared fixtures: the real data folder and one small simulated market per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from recsys.data.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from recsys.market.config import MarketConfig  # noqa: E402
+from recsys.market.market import Market, generate_market  # noqa: E402
+from recsys.market.simulate import simulate_days  # noqa: E402
+from recsys.settings import get_settings  # noqa: E402
+
+SMALL_MARKET = MarketConfig(n_jobs=3_000, n_seekers=1_500, days=3, seed=7)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = get_settings().data_dir
+    if not path.is_dir():
+        pytest.fail(f"data dir {path} is missing; set RECSYS_DATA_DIR (README, Data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def taxonomy(data_dir: Path) -> Taxonomy:
+    return load_taxonomy(data_dir)
+
+
+@pytest.fixture(scope="session")
+def small_market(taxonomy: Taxonomy, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> tuple[Market, Path]:
+    """A 3,000-job market with three days of events, generated once per session."""
+    folder = tmp_path_factory.mktemp("market")
+    market = generate_market(SMALL_MARKET, taxonomy, data_dir)
+    market.save(folder)
+    simulate_days(market, folder)
+    return market, folder
