@@ -17,15 +17,17 @@ import pyarrow.parquet as pq
 EventType = Literal["impression", "click", "apply"]
 EVENT_TYPES: Final[tuple[str, ...]] = ("impression", "click", "apply")
 
-EVENT_SCHEMA: Final = pa.schema([
-    pa.field("event_id", pa.string(), nullable=False),
-    pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
-    pa.field("user_id", pa.string(), nullable=False),
-    pa.field("job_id", pa.int64(), nullable=False),
-    pa.field("type", pa.string(), nullable=False),
-    pa.field("request_id", pa.string(), nullable=False),
-    pa.field("position", pa.int16(), nullable=False),
-])
+EVENT_SCHEMA: Final = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("job_id", pa.int64(), nullable=False),
+        pa.field("type", pa.string(), nullable=False),
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("position", pa.int16(), nullable=False),
+    ]
+)
 EVENT_COLUMNS: Final[list[str]] = EVENT_SCHEMA.names
 
 
@@ -62,8 +64,11 @@ def partition_days(root: Path) -> list[date]:
 
 def read_events(root: Path, start: date | None = None, end: date | None = None) -> pd.DataFrame:
     """Events of the days in [start, end] (inclusive), deduplicated by event id."""
-    days = [d for d in partition_days(root)
-            if (start is None or d >= start) and (end is None or d <= end)]
+    days = [
+        d
+        for d in partition_days(root)
+        if (start is None or d >= start) and (end is None or d <= end)
+    ]
     files = [f for d in days for f in sorted(partition_dir(root, d).glob("*.parquet"))]
     if not files:
         return EVENT_SCHEMA.empty_table().to_pandas()

@@ -43,22 +43,44 @@ def main() -> int:
     market = generate_market(DEMO_MARKET, taxonomy, settings.data_dir)
     market.save(folder)
     totals = simulate_days(market, folder)
-    console.print(f"{DEMO_MARKET.n_jobs:,} jobs, {DEMO_MARKET.n_seekers:,} seekers, "
-                  f"{DEMO_MARKET.days} days in {time.perf_counter() - t0:.1f} s -> {folder}")
+    console.print(
+        f"{DEMO_MARKET.n_jobs:,} jobs, {DEMO_MARKET.n_seekers:,} seekers, "
+        f"{DEMO_MARKET.days} days in {time.perf_counter() - t0:.1f} s -> {folder}"
+    )
 
     console.rule("3. market summary")
     summary = market_summary(market, folder)
-    console.print(kv_table("traffic", {k: summary[k] for k in (
-        "requests", "impressions", "clicks", "applies", "applies per impression",
-        "applies per click")}))
+    console.print(
+        kv_table(
+            "traffic",
+            {
+                k: summary[k]
+                for k in (
+                    "requests",
+                    "impressions",
+                    "clicks",
+                    "applies",
+                    "applies per impression",
+                    "applies per click",
+                )
+            },
+        )
+    )
     majors = summary["jobs per major group"]
     assert isinstance(majors, dict)
-    console.print(table("jobs per SOC major group (top 8)", ["group", "jobs"], list(majors.items())[:8]))
+    console.print(
+        table("jobs per SOC major group (top 8)", ["group", "jobs"], list(majors.items())[:8])
+    )
     ranking = summary["ranking"]
     assert isinstance(ranking, dict)
     console.print(kv_table("oracle vs random nDCG@10 on the served lists", ranking))
-    console.print(table("sample postings", ["title", "company", "city", "remote"],
-                        market.jobs[["title", "company", "city", "remote"]].head(8).to_numpy()))
+    console.print(
+        table(
+            "sample postings",
+            ["title", "company", "city", "remote"],
+            market.jobs[["title", "company", "city", "remote"]].head(8).to_numpy(),
+        )
+    )
     console.print(f"[green]demo finished[/green]; events: {totals}")
     return 0
 

@@ -37,7 +37,12 @@ JOB_COLUMNS: Final[dict[str, str]] = {
 
 #: experience levels, 0..5, shared by jobs and seekers (LinkedIn's formatted_experience_level).
 SENIORITY_LEVELS: Final[tuple[str, ...]] = (
-    "Internship", "Entry level", "Associate", "Mid-Senior level", "Director", "Executive",
+    "Internship",
+    "Entry level",
+    "Associate",
+    "Mid-Senior level",
+    "Director",
+    "Executive",
 )
 
 

@@ -33,8 +33,9 @@ def taxonomy(data_dir: Path) -> Taxonomy:
 
 
 @pytest.fixture(scope="session")
-def small_market(taxonomy: Taxonomy, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
-                 ) -> tuple[Market, Path]:
+def small_market(
+    taxonomy: Taxonomy, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Market, Path]:
     """A 3,000-job market with three days of events, generated once per session."""
     folder = tmp_path_factory.mktemp("market")
     market = generate_market(SMALL_MARKET, taxonomy, data_dir)

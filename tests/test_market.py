@@ -16,7 +16,7 @@ from recsys.market.behaviour import WEIGHTS, ApplyModel, examination, relevance_
 from recsys.market.config import MarketConfig
 from recsys.market.market import Market, generate_market
 from recsys.market.simulate import simulate_days
-from recsys.market.summary import batch_ndcg, oracle_vs_random
+from recsys.market.summary import oracle_vs_random
 from recsys.market.titles import decorate_titles, noisy_titles
 
 
@@ -42,8 +42,9 @@ def test_examination_decreases_with_position() -> None:
     assert e[0] == 1.0 and (np.diff(e) < 0).all() and (e > 0).all()
 
 
-def test_relevance_rises_with_skill_overlap_all_else_equal(small_market: tuple[Market, Path]
-                                                           ) -> None:
+def test_relevance_rises_with_skill_overlap_all_else_equal(
+    small_market: tuple[Market, Path],
+) -> None:
     market, _ = small_market
     model = market.model
     s, j = 11, 23
@@ -58,8 +59,12 @@ def test_relevance_rises_with_skill_overlap_all_else_equal(small_market: tuple[M
         seeker = model.seekers.skills.tolil(copy=True)
         seeker[s] = 0
         seeker[s, required[:have]] = 1
-        m = ApplyModel(market.taxonomy, dataclasses.replace(model.jobs, skills=sp.csr_matrix(job_skills)),
-                       dataclasses.replace(model.seekers, skills=sp.csr_matrix(seeker)), model.seed)
+        m = ApplyModel(
+            market.taxonomy,
+            dataclasses.replace(model.jobs, skills=sp.csr_matrix(job_skills)),
+            dataclasses.replace(model.seekers, skills=sp.csr_matrix(seeker)),
+            model.seed,
+        )
         relevance.append(m.relevance(np.array([s]), np.array([j]), 1.0)[0])
     assert (np.diff(relevance) > 0).all()
 
@@ -79,14 +84,6 @@ def test_oracle_beats_random_by_a_wide_margin(small_market: tuple[Market, Path])
     assert scores["oracle ndcg@10 (intent)"] > scores["random ndcg@10 (intent)"] + 0.25
     assert scores["oracle ndcg@10 (expected)"] == pytest.approx(1.0)
     assert scores["random ndcg@10 (expected)"] < 0.6
-
-
-def test_batch_ndcg_by_hand() -> None:
-    # gains [0, 1, 1] at ranks 1..3: DCG = 1/log2(3) + 1/log2(4) = 0.6309 + 0.5 = 1.1309;
-    # ideal [1, 1, 0]: 1 + 0.6309 = 1.6309; nDCG = 0.6934. A row without gain is NaN.
-    out = batch_ndcg(np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]]), k=3)
-    assert out[0] == pytest.approx(1.1309 / 1.6309, abs=1e-4)
-    assert np.isnan(out[1])
 
 
 def test_events_are_consistent(small_market: tuple[Market, Path]) -> None:
@@ -122,7 +119,9 @@ def test_jobs_look_like_postings(small_market: tuple[Market, Path], taxonomy: Ta
     alts = [taxonomy.occupations[o].alternate_titles for o in market.job_occupation[:200]]
     cores = [any(a in t for a in alt) for t, alt in zip(jobs["title"][:200], alts)]
     assert np.mean(cores) > 0.95
-    assert (jobs["title"] != [market.taxonomy.occupations[o].title for o in market.job_occupation]).mean() > 0.9
+    assert (
+        jobs["title"] != [market.taxonomy.occupations[o].title for o in market.job_occupation]
+    ).mean() > 0.9
 
 
 def test_same_seed_same_market(taxonomy: Taxonomy, data_dir: Path, tmp_path: Path) -> None:
@@ -139,8 +138,9 @@ def test_same_seed_same_market(taxonomy: Taxonomy, data_dir: Path, tmp_path: Pat
     assert not other.jobs["title"].equals(frames[0][0]["title"])
 
 
-def test_saved_market_loads_with_the_same_truth(small_market: tuple[Market, Path],
-                                                taxonomy: Taxonomy) -> None:
+def test_saved_market_loads_with_the_same_truth(
+    small_market: tuple[Market, Path], taxonomy: Taxonomy
+) -> None:
     market, folder = small_market
     loaded = Market.load(folder, taxonomy)
     s, j = _pairs(market, 500)
@@ -155,8 +155,16 @@ def test_title_noise_is_seeded_and_partial() -> None:
     assert a == noisy_titles(titles, 0.5, np.random.default_rng(0))
     changed = np.mean([x != y for x, y in zip(a, titles)])
     assert 0.25 < changed < 0.75
-    decorated = decorate_titles(["Software Developer"] * 200, np.full(200, 3), np.ones(200, bool),
-                                ["15"] * 200, ["Python"] * 200, ["Austin, TX"] * 200,
-                                np.random.default_rng(0))
+    decorated = decorate_titles(
+        ["Software Developer"] * 200,
+        np.full(200, 3),
+        np.ones(200, bool),
+        ["15"] * 200,
+        ["Python"] * 200,
+        ["Austin, TX"] * 200,
+        np.random.default_rng(0),
+    )
     assert all("Software Developer" in t for t in decorated)
-    assert any("Remote" in t for t in decorated) and any(t.startswith(("Senior", "Sr")) for t in decorated)
+    assert any("Remote" in t for t in decorated) and any(
+        t.startswith(("Senior", "Sr")) for t in decorated
+    )

@@ -53,7 +53,9 @@ def test_distance_counts_levels_to_the_common_ancestor(taxonomy: Taxonomy) -> No
     assert taxonomy.distance(SOFTWARE_DEV, "15-1211.00") == SAME_MINOR
     # symmetric, and the vectorised form agrees with the scalar one
     a = np.array([taxonomy.index[c] for c in (SOFTWARE_DEV, CEO, QA_ANALYST)])
-    b = np.array([taxonomy.index[c] for c in (DATA_SCIENTIST, SUSTAINABILITY_OFFICER, SOFTWARE_DEV)])
+    b = np.array(
+        [taxonomy.index[c] for c in (DATA_SCIENTIST, SUSTAINABILITY_OFFICER, SOFTWARE_DEV)]
+    )
     assert taxonomy.distance_idx(a, b).tolist() == [SAME_MAJOR, 1, SAME_BROAD]
     assert taxonomy.distance_idx(b, a).tolist() == [SAME_MAJOR, 1, SAME_BROAD]
 
@@ -68,7 +70,11 @@ def test_siblings_share_the_ancestor(taxonomy: Taxonomy) -> None:
 
 def test_related_occupations_are_symmetric_and_vectorised(taxonomy: Taxonomy) -> None:
     rel = taxonomy[SOFTWARE_DEV].related
-    assert rel and taxonomy.is_related(SOFTWARE_DEV, rel[0]) and taxonomy.is_related(rel[0], SOFTWARE_DEV)
+    assert (
+        rel
+        and taxonomy.is_related(SOFTWARE_DEV, rel[0])
+        and taxonomy.is_related(rel[0], SOFTWARE_DEV)
+    )
     a = np.array([taxonomy.index[SOFTWARE_DEV]] * 2)
     b = np.array([taxonomy.index[rel[0]], taxonomy.index["45-2092.00"]])
     assert taxonomy.related_mask(a, b).tolist() == [True, False]
@@ -89,7 +95,11 @@ def test_occupation_fields(taxonomy: Taxonomy) -> None:
 
 def test_soc_ancestors_from_digits() -> None:
     assert soc_ancestors("29-1141.01") == {
-        "major": "29-0000", "minor": "29-1000", "broad": "29-1140", "detailed": "29-1141"}
+        "major": "29-0000",
+        "minor": "29-1000",
+        "broad": "29-1140",
+        "detailed": "29-1141",
+    }
     with pytest.raises(DataError, match="malformed"):
         soc_ancestors("nonsense")
 

@@ -28,8 +28,9 @@ def simulate(
     summary_json: Path | None = typer.Option(None, "--json", help="write the summary as JSON"),
 ) -> None:
     """Generate jobs, seekers and daily events with a known ground truth."""
-    config = MarketConfig(n_jobs=jobs, n_seekers=seekers, days=days, seed=seed,
-                          start=date.fromisoformat(start))
+    config = MarketConfig(
+        n_jobs=jobs, n_seekers=seekers, days=days, seed=seed, start=date.fromisoformat(start)
+    )
     settings = get_settings()
     t0 = time.perf_counter()
     taxonomy = load_taxonomy(settings.data_dir)
@@ -42,12 +43,22 @@ def simulate(
     t_sim = time.perf_counter() - t0 - t_gen
     summary = market_summary(market, out)
     summary["seconds"] = {"generate": round(t_gen, 2), "simulate": round(t_sim, 2)}
-    console.print(kv_table(f"market in {out}", {
-        "jobs": len(market.jobs), "seekers": len(market.seekers), "requests": totals["requests"],
-        "impressions": totals["impression"], "clicks": totals["click"], "applies": totals["apply"],
-        "applies per impression": summary["applies per impression"],
-        "generate (s)": round(t_gen, 2), "simulate (s)": round(t_sim, 2),
-    }))
+    console.print(
+        kv_table(
+            f"market in {out}",
+            {
+                "jobs": len(market.jobs),
+                "seekers": len(market.seekers),
+                "requests": totals["requests"],
+                "impressions": totals["impression"],
+                "clicks": totals["click"],
+                "applies": totals["apply"],
+                "applies per impression": summary["applies per impression"],
+                "generate (s)": round(t_gen, 2),
+                "simulate (s)": round(t_sim, 2),
+            },
+        )
+    )
     majors = summary["jobs per major group"]
     assert isinstance(majors, dict)
     console.print(table("jobs per SOC major group", ["group", "jobs"], majors.items()))

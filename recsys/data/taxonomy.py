@@ -7,12 +7,14 @@ function both rely on that.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from recsys.data.errors import DataError, read_table
 
@@ -76,8 +78,12 @@ class Taxonomy:
         self.job_zones = np.array([o.job_zone for o in occupations], dtype=np.int8)
         self.skill_vocab: list[str] = sorted({s for o in occupations for s in o.tech_skills})
         self.skill_index = {s: i for i, s in enumerate(self.skill_vocab)}
-        related = [(self.index[o.code], self.index[r]) for o in occupations for r in o.related
-                   if r in self.index]
+        related = [
+            (self.index[o.code], self.index[r])
+            for o in occupations
+            for r in o.related
+            if r in self.index
+        ]
         self._related = {(a, b) for a, b in related} | {(b, a) for a, b in related}
         n = len(occupations)
         self._related_keys = np.array(sorted(a * n + b for a, b in self._related), dtype=np.int64)
@@ -107,7 +113,9 @@ class Taxonomy:
     def ancestors(self, code: str) -> list[tuple[str, str, str]]:
         """(level, SOC code, title) from the major group down to the detailed occupation."""
         occ = self[code]
-        return [(lvl, getattr(occ, lvl), self.soc_titles.get(getattr(occ, lvl), "")) for lvl in LEVELS]
+        return [
+            (lvl, getattr(occ, lvl), self.soc_titles.get(getattr(occ, lvl), "")) for lvl in LEVELS
+        ]
 
     def siblings(self, code: str, level: str = "broad") -> list[str]:
         """Other occupations that share the ancestor at `level` with `code`."""
@@ -118,9 +126,12 @@ class Taxonomy:
         return [str(c) for c in self.codes[(ids == ids[i]) & (np.arange(len(self)) != i)]]
 
     def distance(self, a: str, b: str) -> int:
-        """Levels up to the lowest common ancestor: 0 same occupation ... 5 different major group."""
-        return int(self.distance_idx(np.array([self.index[self[a].code]]),
-                                     np.array([self.index[self[b].code]]))[0])
+        """Levels up to the lowest common ancestor: 0 same occupation ... 5 other major group."""
+        return int(
+            self.distance_idx(
+                np.array([self.index[self[a].code]]), np.array([self.index[self[b].code]])
+            )[0]
+        )
 
     def distance_idx(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Element-wise (broadcasting) taxonomy distance between occupation indices."""
@@ -162,10 +173,21 @@ class Taxonomy:
         for level in ("broad", "minor", "major"):
             ids = self._level_ids[level]
             i = self.index[code]
-            pool = sorted({s for j in np.flatnonzero(ids == ids[i]) for s in self.occupations[j].tech_skills})
+            pool = sorted(
+                {s for j in np.flatnonzero(ids == ids[i]) for s in self.occupations[j].tech_skills}
+            )
             if pool:
                 return tuple(pool)
         return ()
+
+    def skill_matrix(self, skill_lists: Iterable[Iterable[str]]) -> sp.csr_matrix:
+        """Binary rows over `skill_vocab`, one per skill list; unknown names are ignored."""
+        index = self.skill_index
+        rows = [
+            np.array(sorted({index[s] for s in skills if s in index}), dtype=np.int32)
+            for skills in skill_lists
+        ]
+        return rows_to_csr(rows, len(self.skill_vocab))
 
     def summary(self) -> dict[str, int]:
         """Counts that `recsys data check` prints."""
@@ -182,6 +204,16 @@ class Taxonomy:
         }
 
 
+def rows_to_csr(rows: list[np.ndarray], n_columns: int) -> sp.csr_matrix:
+    """A binary sparse matrix whose row i has ones at the column ids `rows[i]`."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
+    return sp.csr_matrix(
+        (np.ones(len(indices), np.float32), indices, indptr), shape=(len(rows), n_columns)
+    )
+
+
 def _onet(data_dir: Path, name: str, columns: list[str], what: str) -> pd.DataFrame:
     return read_table(data_dir / ONET_DIR / name, [_CODE, *columns], sep="\t", what=what)
 
@@ -193,34 +225,51 @@ def load_taxonomy(data_dir: Path) -> Taxonomy:
     occ = _onet(data_dir, "occupation_data.txt", ["Title", "Description"], "O*NET Occupation Data")
     alt = _onet(data_dir, "alternate_titles.txt", ["Alternate Title"], "O*NET Alternate Titles")
     zones = _onet(data_dir, "job_zones.txt", ["Job Zone"], "O*NET Job Zones")
-    tech = _onet(data_dir, "technology_skills.txt", ["Example", "Hot Technology", "In Demand"],
-                 "O*NET Technology Skills")
-    rel = _onet(data_dir, "related_occupations.txt", ["Related O*NET-SOC Code", "Index"],
-                "O*NET Related Occupations")
-    soc = read_table(data_dir / SOC_DIR / "soc_2018_structure.csv",
-                     ["soc_code", "level", "title", "major_group", "minor_group", "broad_group"],
-                     what="SOC 2018 structure")
+    tech = _onet(
+        data_dir,
+        "technology_skills.txt",
+        ["Example", "Hot Technology", "In Demand"],
+        "O*NET Technology Skills",
+    )
+    rel = _onet(
+        data_dir,
+        "related_occupations.txt",
+        ["Related O*NET-SOC Code", "Index"],
+        "O*NET Related Occupations",
+    )
+    soc = read_table(
+        data_dir / SOC_DIR / "soc_2018_structure.csv",
+        ["soc_code", "level", "title", "major_group", "minor_group", "broad_group"],
+        what="SOC 2018 structure",
+    )
     soc_titles = dict(zip(soc["soc_code"], soc["title"]))
     detailed_rows = soc[soc["level"] == "detailed"].set_index("soc_code")
 
     bad = occ[~occ[_CODE].str.fullmatch(r"\d\d-\d\d\d\d\.\d\d", na=False)]
     if len(bad):
-        raise DataError(f"{data_dir / ONET_DIR / 'occupation_data.txt'}: malformed codes "
-                        f"{bad[_CODE].head(3).tolist()}; expected XX-XXXX.XX")
+        raise DataError(
+            f"{data_dir / ONET_DIR / 'occupation_data.txt'}: malformed codes "
+            f"{bad[_CODE].head(3).tolist()}; expected XX-XXXX.XX"
+        )
     alt_by = alt.dropna(subset=["Alternate Title"]).groupby(_CODE)["Alternate Title"].agg(tuple)
     zone_by = pd.to_numeric(zones.set_index(_CODE)["Job Zone"], errors="coerce").dropna()
     tech = tech.dropna(subset=["Example"])
     tech_by = tech.groupby(_CODE)["Example"].agg(lambda s: tuple(dict.fromkeys(s)))
     hot_by = tech[tech["Hot Technology"] == "Y"].groupby(_CODE)["Example"].agg(frozenset)
     dem_by = tech[tech["In Demand"] == "Y"].groupby(_CODE)["Example"].agg(frozenset)
-    rel = rel.assign(order=pd.to_numeric(rel["Index"], errors="coerce")).sort_values([_CODE, "order"])
+    rel = rel.assign(order=pd.to_numeric(rel["Index"], errors="coerce")).sort_values(
+        [_CODE, "order"]
+    )
     rel_by = rel.groupby(_CODE)["Related O*NET-SOC Code"].agg(tuple)
 
     # Job zone for the ~90 occupations O*NET does not rate: the median of their SOC relatives.
     anc = {code: soc_ancestors(code) for code in occ[_CODE]}
+
     def inferred_zone(code: str) -> int:
         for level in ("detailed", "broad", "minor", "major"):
-            peers = [zone_by[c] for c in zone_by.index if anc.get(c, {}).get(level) == anc[code][level]]
+            peers = [
+                zone_by[c] for c in zone_by.index if anc.get(c, {}).get(level) == anc[code][level]
+            ]
             if peers:
                 return int(round(float(np.median(peers))))
         return 3
@@ -230,18 +279,29 @@ def load_taxonomy(data_dir: Path) -> Taxonomy:
         a = anc[code]
         if a["detailed"] in detailed_rows.index:
             row = detailed_rows.loc[a["detailed"]]
-            a = {"major": row["major_group"], "minor": row["minor_group"],
-                 "broad": row["broad_group"], "detailed": a["detailed"]}
+            a = {
+                "major": row["major_group"],
+                "minor": row["minor_group"],
+                "broad": row["broad_group"],
+                "detailed": a["detailed"],
+            }
         reported = code in zone_by.index
-        occupations.append(Occupation(
-            code=code, title=title, description=desc or "",
-            major=a["major"], minor=a["minor"], broad=a["broad"], detailed=a["detailed"],
-            job_zone=int(zone_by[code]) if reported else inferred_zone(code),
-            job_zone_reported=reported,
-            alternate_titles=alt_by.get(code, ()),
-            tech_skills=tech_by.get(code, ()),
-            hot_skills=hot_by.get(code, frozenset()),
-            in_demand_skills=dem_by.get(code, frozenset()),
-            related=rel_by.get(code, ()),
-        ))
+        occupations.append(
+            Occupation(
+                code=code,
+                title=title,
+                description=desc or "",
+                major=a["major"],
+                minor=a["minor"],
+                broad=a["broad"],
+                detailed=a["detailed"],
+                job_zone=int(zone_by[code]) if reported else inferred_zone(code),
+                job_zone_reported=reported,
+                alternate_titles=alt_by.get(code, ()),
+                tech_skills=tech_by.get(code, ()),
+                hot_skills=hot_by.get(code, frozenset()),
+                in_demand_skills=dem_by.get(code, frozenset()),
+                related=rel_by.get(code, ()),
+            )
+        )
     return Taxonomy(occupations, soc_titles)

@@ -108,8 +108,9 @@ def pair_noise(seeker: np.ndarray, job: np.ndarray, seed: int) -> np.ndarray:
     return PAIR_NOISE_SD * np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
-def rowwise_overlap(a: sp.csr_matrix, a_rows: np.ndarray, b: sp.csr_matrix, b_rows: np.ndarray
-                    ) -> np.ndarray:
+def rowwise_overlap(
+    a: sp.csr_matrix, a_rows: np.ndarray, b: sp.csr_matrix, b_rows: np.ndarray
+) -> np.ndarray:
     """|A[a_rows[i]] ∩ B[b_rows[i]]| for every pair i, for binary sparse rows."""
     return np.asarray(a[a_rows].multiply(b[b_rows]).sum(axis=1)).ravel()
 
@@ -158,8 +159,9 @@ class ApplyModel:
         comps = self.components(s, j, day)
         return relevance_from_components(comps, self.seekers.bias[s] + pair_noise(s, j, self.seed))
 
-    def apply_probability(self, s: np.ndarray, j: np.ndarray, position: np.ndarray,
-                          day: float) -> np.ndarray:
+    def apply_probability(
+        self, s: np.ndarray, j: np.ndarray, position: np.ndarray, day: float
+    ) -> np.ndarray:
         return examination(position) * self.relevance(s, j, day)
 
     def oracle_order(self, s: np.ndarray, j: np.ndarray, day: float) -> np.ndarray:

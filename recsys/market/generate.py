@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data.linkedin import load_company_names, load_linkedin_catalog
-from recsys.data.taxonomy import Taxonomy
+from recsys.data.taxonomy import Taxonomy, rows_to_csr
 from recsys.market.config import MarketConfig
 from recsys.market.titles import decorate_titles, noisy_titles
 
@@ -44,16 +44,9 @@ def city_table(catalog: pd.DataFrame) -> pd.DataFrame:
     """Cities of real postings with their posting counts (city-level locations only)."""
     cities = catalog[catalog["location_precision"] == "city"]
     table = cities.groupby(["city", "state"], as_index=False).agg(
-        lat=("lat", "first"), lon=("lon", "first"), n=("job_id", "size"))
+        lat=("lat", "first"), lon=("lon", "first"), n=("job_id", "size")
+    )
     return table.sort_values("n", ascending=False).reset_index(drop=True)
-
-
-def _skill_matrix(rows: list[np.ndarray], vocab_size: int) -> sp.csr_matrix:
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r) for r in rows])
-    indices = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
-    data = np.ones(len(indices), dtype=np.float32)
-    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), vocab_size))
 
 
 class SkillSampler:
@@ -66,12 +59,17 @@ class SkillSampler:
         for occ in taxonomy.occupations:
             names = taxonomy.skills_for(occ.code)
             self.pools.append(np.array([taxonomy.skill_index[s] for s in names], dtype=np.int32))
-            w = np.array([1.0 + 3.0 * (s in occ.hot_skills) + 2.0 * (s in occ.in_demand_skills)
-                          for s in names])
+            w = np.array(
+                [
+                    1.0 + 3.0 * (s in occ.hot_skills) + 2.0 * (s in occ.in_demand_skills)
+                    for s in names
+                ]
+            )
             self.weights.append(w / w.sum() if len(w) else w)
 
-    def draw(self, occupations: np.ndarray, sizes: np.ndarray, rng: np.random.Generator
-             ) -> list[np.ndarray]:
+    def draw(
+        self, occupations: np.ndarray, sizes: np.ndarray, rng: np.random.Generator
+    ) -> list[np.ndarray]:
         """Weighted sampling without replacement (Efraimidis-Spirakis keys), one block of
         random numbers per occupation rather than one call per seeker or job."""
         out: list[np.ndarray] = [np.zeros(0, np.int32)] * len(occupations)
@@ -95,9 +93,13 @@ class SkillSampler:
         return short[0] if short else None
 
 
-def generate_jobs(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
-                  rng: np.random.Generator, sampler: SkillSampler
-                  ) -> tuple[pd.DataFrame, sp.csr_matrix, np.ndarray]:
+def generate_jobs(
+    config: MarketConfig,
+    taxonomy: Taxonomy,
+    data_dir: Path,
+    rng: np.random.Generator,
+    sampler: SkillSampler,
+) -> tuple[pd.DataFrame, sp.csr_matrix, np.ndarray]:
     """The job catalog, its required-skill matrix and each job's true occupation index."""
     n = config.n_jobs
     real = load_linkedin_catalog(data_dir)
@@ -105,12 +107,16 @@ def generate_jobs(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
     cities = city_table(real)
     names = load_company_names(data_dir)
     n_comp = max(10, n // config.jobs_per_company)
-    companies = pd.DataFrame({
-        "company": [names[i % len(names)] + ("" if i < len(names) else f" #{i // len(names)}")
-                    for i in range(n_comp)],
-        "rating": np.clip(rng.normal(3.7, 0.6, n_comp), 1.0, 5.0).round(1),
-        "home": rng.choice(len(cities), n_comp, p=cities["n"] / cities["n"].sum()),
-    })
+    companies = pd.DataFrame(
+        {
+            "company": [
+                names[i % len(names)] + ("" if i < len(names) else f" #{i // len(names)}")
+                for i in range(n_comp)
+            ],
+            "rating": np.clip(rng.normal(3.7, 0.6, n_comp), 1.0, 5.0).round(1),
+            "home": rng.choice(len(cities), n_comp, p=cities["n"] / cities["n"].sum()),
+        }
+    )
     company_p = 1.0 / np.arange(1, n_comp + 1) ** 0.8
     company = rng.choice(n_comp, n, p=company_p / company_p.sum())
 
@@ -121,20 +127,35 @@ def generate_jobs(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
     tech = np.array([m in {"15", "13", "27", "17", "11"} for m in major])
     remote = rng.random(n) < np.where(tech, 0.32, 0.06)
     at_home = rng.random(n) < 0.7
-    city = np.where(at_home, companies["home"].to_numpy()[company],
-                    rng.choice(len(cities), n, p=cities["n"] / cities["n"].sum()))
+    city = np.where(
+        at_home,
+        companies["home"].to_numpy()[company],
+        rng.choice(len(cities), n, p=cities["n"] / cities["n"].sum()),
+    )
     skill_rows = sampler.draw(occ, rng.integers(3, 9, n), rng)
 
     core = []
     title_pick = rng.random(n)
     for i, o in enumerate(occ.tolist()):
         alts = taxonomy.occupations[o].alternate_titles
-        core.append(taxonomy.occupations[o].title if not alts
-                    else alts[int(title_pick[i] * 1e9) % len(alts)])
+        core.append(
+            taxonomy.occupations[o].title
+            if not alts
+            else alts[int(title_pick[i] * 1e9) % len(alts)]
+        )
     place = (cities["city"] + ", " + cities["state"]).to_numpy()[city].tolist()
-    titles = decorate_titles(core, seniority, remote, major,
-                             [sampler.specialty(o, r) if m in _SPECIALTY_MAJORS else None
-                              for o, r, m in zip(occ.tolist(), skill_rows, major)], place, rng)
+    titles = decorate_titles(
+        core,
+        seniority,
+        remote,
+        major,
+        [
+            sampler.specialty(o, r) if m in _SPECIALTY_MAJORS else None
+            for o, r, m in zip(occ.tolist(), skill_rows, major)
+        ],
+        place,
+        rng,
+    )
 
     metro = 1.0 + 0.25 * (cities["n"].to_numpy()[city] > 300)
     mid = _ZONE_SALARY[zone] * _LEVEL_SALARY[seniority] * metro * rng.lognormal(0, 0.15, n)
@@ -142,32 +163,38 @@ def generate_jobs(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
     posted_day = rng.uniform(-40.0, config.days, n)
     posted_at = start + (posted_day * 86400).astype("timedelta64[s]")
     expires_at = posted_at + (rng.uniform(21, 60, n) * 86400).astype("timedelta64[s]")
-    jobs = pd.DataFrame({
-        "job_id": np.arange(n, dtype=np.int64) + 1_000_000,
-        "title": titles,
-        "company_id": company.astype(np.int64),
-        "company": companies["company"].to_numpy()[company],
-        "city": cities["city"].to_numpy()[city],
-        "state": cities["state"].to_numpy()[city],
-        "lat": cities["lat"].to_numpy(np.float32)[city],
-        "lon": cities["lon"].to_numpy(np.float32)[city],
-        "remote": remote,
-        "job_zone": zone,
-        "seniority": seniority,
-        "occupation": "",
-        "skills": [[taxonomy.skill_vocab[k] for k in r] for r in skill_rows],
-        "salary_min": (mid * 0.88).round(-3).astype(np.float32),
-        "salary_max": (mid * 1.12).round(-3).astype(np.float32),
-        "posted_at": posted_at,
-        "expires_at": expires_at,
-        "employer_rating": companies["rating"].to_numpy(np.float32)[company],
-    })
-    return jobs, _skill_matrix(skill_rows, len(taxonomy.skill_vocab)), occ
+    jobs = pd.DataFrame(
+        {
+            "job_id": np.arange(n, dtype=np.int64) + 1_000_000,
+            "title": titles,
+            "company_id": company.astype(np.int64),
+            "company": companies["company"].to_numpy()[company],
+            "city": cities["city"].to_numpy()[city],
+            "state": cities["state"].to_numpy()[city],
+            "lat": cities["lat"].to_numpy(np.float32)[city],
+            "lon": cities["lon"].to_numpy(np.float32)[city],
+            "remote": remote,
+            "job_zone": zone,
+            "seniority": seniority,
+            "occupation": "",
+            "skills": [[taxonomy.skill_vocab[k] for k in r] for r in skill_rows],
+            "salary_min": (mid * 0.88).round(-3).astype(np.float32),
+            "salary_max": (mid * 1.12).round(-3).astype(np.float32),
+            "posted_at": posted_at,
+            "expires_at": expires_at,
+            "employer_rating": companies["rating"].to_numpy(np.float32)[company],
+        }
+    )
+    return jobs, rows_to_csr(skill_rows, len(taxonomy.skill_vocab)), occ
 
 
-def generate_seekers(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
-                     rng: np.random.Generator, sampler: SkillSampler
-                     ) -> tuple[pd.DataFrame, sp.csr_matrix, np.ndarray]:
+def generate_seekers(
+    config: MarketConfig,
+    taxonomy: Taxonomy,
+    data_dir: Path,
+    rng: np.random.Generator,
+    sampler: SkillSampler,
+) -> tuple[pd.DataFrame, sp.csr_matrix, np.ndarray]:
     """Seeker profiles, their skill matrix and each seeker's true home occupation index."""
     n = config.n_seekers
     real = load_linkedin_catalog(data_dir)
@@ -191,8 +218,11 @@ def generate_seekers(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
     pick = rng.random(n)
     for i, o in enumerate(occ.tolist()):
         alts = taxonomy.occupations[o].alternate_titles
-        stated.append(taxonomy.occupations[o].title if pick[i] < 0.05 or not alts
-                      else alts[int(pick[i] * 1e9) % len(alts)])
+        stated.append(
+            taxonomy.occupations[o].title
+            if pick[i] < 0.05 or not alts
+            else alts[int(pick[i] * 1e9) % len(alts)]
+        )
     desired = noisy_titles(stated, noise_share=0.35, rng=rng)
 
     city = rng.choice(len(cities), n, p=cities["n"] / cities["n"].sum())
@@ -200,19 +230,21 @@ def generate_seekers(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path,
     first_day = np.where(new, rng.integers(0, max(config.days, 1), n), -rng.integers(1, 365, n))
     start = np.datetime64(config.start.isoformat(), "s")
     expected = _ZONE_SALARY[zone] * _LEVEL_SALARY[level] * rng.lognormal(0, 0.2, n)
-    seekers = pd.DataFrame({
-        "user_id": [f"s{i:07d}" for i in range(n)],
-        "desired_title": desired,
-        "skills": [[taxonomy.skill_vocab[k] for k in r] for r in skill_rows],
-        "city": cities["city"].to_numpy()[city],
-        "state": cities["state"].to_numpy()[city],
-        "lat": cities["lat"].to_numpy(np.float32)[city],
-        "lon": cities["lon"].to_numpy(np.float32)[city],
-        "relocate": rng.random(n) < 0.2,
-        "wants_remote": rng.random(n) < 0.3,
-        "level": level,
-        "expected_salary": expected.round(-3).astype(np.float32),
-        "first_seen": start + (first_day.astype(np.int64) * 86400).astype("timedelta64[s]"),
-        "is_new": new,
-    })
-    return seekers, _skill_matrix(skill_rows, len(taxonomy.skill_vocab)), occ
+    seekers = pd.DataFrame(
+        {
+            "user_id": [f"s{i:07d}" for i in range(n)],
+            "desired_title": desired,
+            "skills": [[taxonomy.skill_vocab[k] for k in r] for r in skill_rows],
+            "city": cities["city"].to_numpy()[city],
+            "state": cities["state"].to_numpy()[city],
+            "lat": cities["lat"].to_numpy(np.float32)[city],
+            "lon": cities["lon"].to_numpy(np.float32)[city],
+            "relocate": rng.random(n) < 0.2,
+            "wants_remote": rng.random(n) < 0.3,
+            "level": level,
+            "expected_salary": expected.round(-3).astype(np.float32),
+            "first_seen": start + (first_day.astype(np.int64) * 86400).astype("timedelta64[s]"),
+            "is_new": new,
+        }
+    )
+    return seekers, rows_to_csr(skill_rows, len(taxonomy.skill_vocab)), occ

@@ -26,18 +26,6 @@ from recsys.market.config import MarketConfig
 from recsys.market.generate import SkillSampler, generate_jobs, generate_seekers
 
 
-def skill_matrix(skill_lists: pd.Series, taxonomy: Taxonomy) -> sp.csr_matrix:
-    """Binary rows over the taxonomy's skill vocabulary; unknown skill names are ignored."""
-    index = taxonomy.skill_index
-    rows = [np.array(sorted({index[s] for s in skills if s in index}), dtype=np.int32)
-            for skills in skill_lists]
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(r) for r in rows])
-    indices = np.concatenate(rows) if rows else np.zeros(0, np.int32)
-    return sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr),
-                         shape=(len(rows), len(taxonomy.skill_vocab)))
-
-
 @dataclass
 class Market:
     """Everything about one simulated market; `model` holds the ground truth."""
@@ -60,26 +48,42 @@ class Market:
         return (np.asarray(ts, dtype="datetime64[s]") - self.start).astype(np.float64) / 86400.0
 
     @classmethod
-    def build(cls, config: MarketConfig, taxonomy: Taxonomy, jobs: pd.DataFrame,
-              seekers: pd.DataFrame, job_occ: np.ndarray, seeker_occ: np.ndarray,
-              seeker_bias: np.ndarray, job_skills: sp.csr_matrix | None = None,
-              seeker_skills: sp.csr_matrix | None = None) -> Market:
+    def build(
+        cls,
+        config: MarketConfig,
+        taxonomy: Taxonomy,
+        jobs: pd.DataFrame,
+        seekers: pd.DataFrame,
+        job_occ: np.ndarray,
+        seeker_occ: np.ndarray,
+        seeker_bias: np.ndarray,
+        job_skills: sp.csr_matrix | None = None,
+        seeker_skills: sp.csr_matrix | None = None,
+    ) -> Market:
         start = np.datetime64(config.start.isoformat(), "s")
-        posted_day = (jobs["posted_at"].to_numpy("datetime64[s]") - start).astype(np.float64) / 86400
+        posted_day = (jobs["posted_at"].to_numpy("datetime64[s]") - start).astype(
+            np.float64
+        ) / 86400
         job_truth = JobTruth(
             occupation=job_occ.astype(np.int32),
-            skills=job_skills if job_skills is not None else skill_matrix(jobs["skills"], taxonomy),
-            lat=jobs["lat"].to_numpy(np.float64), lon=jobs["lon"].to_numpy(np.float64),
-            remote=jobs["remote"].to_numpy(bool), seniority=jobs["seniority"].to_numpy(np.int8),
+            skills=job_skills if job_skills is not None else taxonomy.skill_matrix(jobs["skills"]),
+            lat=jobs["lat"].to_numpy(np.float64),
+            lon=jobs["lon"].to_numpy(np.float64),
+            remote=jobs["remote"].to_numpy(bool),
+            seniority=jobs["seniority"].to_numpy(np.int8),
             posted_day=posted_day,
             salary_mid=((jobs["salary_min"] + jobs["salary_max"]) / 2).to_numpy(np.float64),
             rating=jobs["employer_rating"].to_numpy(np.float64),
         )
         seeker_truth = SeekerTruth(
             occupation=seeker_occ.astype(np.int32),
-            skills=(seeker_skills if seeker_skills is not None
-                    else skill_matrix(seekers["skills"], taxonomy)),
-            lat=seekers["lat"].to_numpy(np.float64), lon=seekers["lon"].to_numpy(np.float64),
+            skills=(
+                seeker_skills
+                if seeker_skills is not None
+                else taxonomy.skill_matrix(seekers["skills"])
+            ),
+            lat=seekers["lat"].to_numpy(np.float64),
+            lon=seekers["lon"].to_numpy(np.float64),
             relocate=seekers["relocate"].to_numpy(bool),
             wants_remote=seekers["wants_remote"].to_numpy(bool),
             level=seekers["level"].to_numpy(np.int8),
@@ -94,15 +98,21 @@ class Market:
         (out / "truth").mkdir(parents=True, exist_ok=True)
         save_catalog(self.jobs, out / "jobs.parquet")
         self.seekers.to_parquet(out / "seekers.parquet", index=False)
-        pd.DataFrame({"job_id": self.jobs["job_id"],
-                      "occupation": self.taxonomy.codes[self.job_occupation]}
-                     ).to_parquet(out / "truth" / "jobs.parquet", index=False)
-        pd.DataFrame({"user_id": self.seekers["user_id"],
-                      "occupation": self.taxonomy.codes[self.seeker_occupation],
-                      "bias": self.seeker_bias}
-                     ).to_parquet(out / "truth" / "seekers.parquet", index=False)
-        meta = {"config": self.config.to_json(), "n_jobs": len(self.jobs),
-                "n_seekers": len(self.seekers)}
+        pd.DataFrame(
+            {"job_id": self.jobs["job_id"], "occupation": self.taxonomy.codes[self.job_occupation]}
+        ).to_parquet(out / "truth" / "jobs.parquet", index=False)
+        pd.DataFrame(
+            {
+                "user_id": self.seekers["user_id"],
+                "occupation": self.taxonomy.codes[self.seeker_occupation],
+                "bias": self.seeker_bias,
+            }
+        ).to_parquet(out / "truth" / "seekers.parquet", index=False)
+        meta = {
+            "config": self.config.to_json(),
+            "n_jobs": len(self.jobs),
+            "n_seekers": len(self.seekers),
+        }
         (out / "market.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -110,8 +120,10 @@ class Market:
         folder = Path(folder)
         meta_path = folder / "market.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"{folder} is not a market folder (no market.json); "
-                                    "create one with `recsys simulate --out DIR`")
+            raise FileNotFoundError(
+                f"{folder} is not a market folder (no market.json); "
+                "create one with `recsys simulate --out DIR`"
+            )
         config = MarketConfig.from_json(json.loads(meta_path.read_text())["config"])
         jobs = load_catalog(folder / "jobs.parquet")
         seekers = pd.read_parquet(folder / "seekers.parquet")
@@ -119,8 +131,9 @@ class Market:
         ts = pd.read_parquet(folder / "truth" / "seekers.parquet")
         job_occ = tj["occupation"].map(taxonomy.index).to_numpy(np.int32)
         seeker_occ = ts["occupation"].map(taxonomy.index).to_numpy(np.int32)
-        return cls.build(config, taxonomy, jobs, seekers, job_occ, seeker_occ,
-                         ts["bias"].to_numpy(np.float64))
+        return cls.build(
+            config, taxonomy, jobs, seekers, job_occ, seeker_occ, ts["bias"].to_numpy(np.float64)
+        )
 
 
 def generate_market(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path) -> Market:
@@ -130,5 +143,6 @@ def generate_market(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path) ->
     jobs, job_skills, job_occ = generate_jobs(config, taxonomy, data_dir, rng, sampler)
     seekers, seeker_skills, seeker_occ = generate_seekers(config, taxonomy, data_dir, rng, sampler)
     bias = rng.normal(0.0, SEEKER_BIAS_SD, len(seekers))
-    return Market.build(config, taxonomy, jobs, seekers, job_occ, seeker_occ, bias,
-                        job_skills, seeker_skills)
+    return Market.build(
+        config, taxonomy, jobs, seekers, job_occ, seeker_occ, bias, job_skills, seeker_skills
+    )

@@ -7,19 +7,26 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from feature_store.events import write_partition
 from recsys.market.market import Market
 from recsys.market.traffic import NeighbourhoodPolicy, ServingPolicy, day_requests, sample_outcomes
 
 
-def simulate_days(market: Market, out: Path, days: range | None = None,
-                  policy: ServingPolicy | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict[str, int]:
+def simulate_days(
+    market: Market,
+    out: Path,
+    days: range | None = None,
+    policy: ServingPolicy | None = None,
+    progress: Callable[[int], None] | None = None,
+    observe: Callable[[int, pd.DataFrame], None] | None = None,
+) -> dict[str, int]:
     """Serve each day's requests with `policy`, sample outcomes, write `out/events/date=.../`.
 
     Each day draws from its own generator seeded by (seed, day), so re-running one day (or the
-    days in another order) gives the same events.
+    days in another order) gives the same events. `observe(day, events)` sees each day's events
+    after they are written (the closed loop updates histories and popularity there).
     """
     policy = policy or NeighbourhoodPolicy()
     days = days if days is not None else range(market.config.days)
@@ -30,6 +37,8 @@ def simulate_days(market: Market, out: Path, days: range | None = None,
         lists = policy(market, requests, rng)
         events = sample_outcomes(market, requests, lists, rng)
         write_partition(Path(out) / "events", market.config.start + timedelta(days=day), events)
+        if observe:
+            observe(day, events)
         totals["requests"] += len(requests.seekers)
         for kind, count in events["type"].value_counts().items():
             totals[str(kind)] += int(count)

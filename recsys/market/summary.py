@@ -1,4 +1,4 @@
-"""What a generated market looks like: its jobs, its traffic, and how far the oracle is from random."""
+"""What a generated market looks like: its jobs, its traffic, and the oracle against random."""
 
 from __future__ import annotations
 
@@ -8,23 +8,13 @@ import numpy as np
 import pandas as pd
 
 from feature_store.events import read_events
+from recsys.evaluation.metrics import ndcg_at_k
 from recsys.market.market import Market
 
 
-def _dcg(gains: np.ndarray, k: int) -> np.ndarray:
-    g = gains[:, :k]
-    return (g / np.log2(np.arange(2, g.shape[1] + 2))).sum(axis=1)
-
-
-def batch_ndcg(gains_in_order: np.ndarray, k: int) -> np.ndarray:
-    """nDCG@k per row of gains listed in ranked order (rows without gain give NaN)."""
-    ideal = _dcg(-np.sort(-gains_in_order, axis=1), k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ideal > 0, _dcg(gains_in_order, k) / ideal, np.nan)
-
-
-def oracle_vs_random(market: Market, impressions: pd.DataFrame, k: int = 10, seed: int = 0
-                     ) -> dict[str, float | int]:
+def oracle_vs_random(
+    market: Market, impressions: pd.DataFrame, k: int = 10, seed: int = 0
+) -> dict[str, float | int]:
     """nDCG@k of the oracle and of a random order over the lists that were served.
 
     Labels are the seeker's intent, drawn as Bernoulli(relevance) with no position effect: what
@@ -48,10 +38,11 @@ def oracle_vs_random(market: Market, impressions: pd.DataFrame, k: int = 10, see
     take = np.take_along_axis
     out: dict[str, float | int] = {}
     for name, labels in (("intent", intent), ("expected", rel)):
-        o = batch_ndcg(take(labels, oracle, 1), k)
-        r = batch_ndcg(take(labels, shuffled, 1), k)
-        out[f"oracle ndcg@{k} ({name})"] = float(np.nanmean(o))
-        out[f"random ndcg@{k} ({name})"] = float(np.nanmean(r))
+        judged = labels[labels.sum(axis=1) > 0]  # lists with nothing relevant say nothing
+        o = ndcg_at_k(take(judged, oracle[labels.sum(axis=1) > 0], 1), judged, k)
+        r = ndcg_at_k(take(judged, shuffled[labels.sum(axis=1) > 0], 1), judged, k)
+        out[f"oracle ndcg@{k} ({name})"] = float(o.mean())
+        out[f"random ndcg@{k} ({name})"] = float(r.mean())
     out["lists"] = rel.shape[0]
     return out
 

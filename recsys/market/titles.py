@@ -25,13 +25,32 @@ _SENIORITY_FORMS: tuple[tuple[str, ...], ...] = (
 _SENIORITY_NAMED = (0.95, 0.45, 0.35, 0.6, 0.7, 0.8)
 _SHIFT_MAJORS = {"29", "31", "33", "35", "37", "47", "49", "51", "53"}
 _SHIFTS = ("Night Shift", "Day Shift", "2nd Shift", "3rd Shift", "Weekends", "PRN", "Nights")
-_HEALTH_SPECIALTIES = ("ICU", "Med/Surg", "Cardiology", "Emergency Department", "Oncology", "Float Pool")
+_HEALTH_SPECIALTIES = (
+    "ICU",
+    "Med/Surg",
+    "Cardiology",
+    "Emergency Department",
+    "Oncology",
+    "Float Pool",
+)
 _ARRANGEMENTS = (" - Hybrid", " - Part Time", " PT", " (Contract)", " - Full Time", " (Temporary)")
 _ABBREVIATIONS = {
-    "senior": "sr", "junior": "jr", "manager": "mgr", "engineer": "eng", "developer": "dev",
-    "assistant": "asst", "administrator": "admin", "representative": "rep",
-    "technician": "tech", "specialist": "spec", "coordinator": "coord", "director": "dir",
-    "management": "mgmt", "operations": "ops", "associate": "assoc", "department": "dept",
+    "senior": "sr",
+    "junior": "jr",
+    "manager": "mgr",
+    "engineer": "eng",
+    "developer": "dev",
+    "assistant": "asst",
+    "administrator": "admin",
+    "representative": "rep",
+    "technician": "tech",
+    "specialist": "spec",
+    "coordinator": "coord",
+    "director": "dir",
+    "management": "mgmt",
+    "operations": "ops",
+    "associate": "assoc",
+    "department": "dept",
 }
 _ABBREV_RE = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\b", re.I)
 
@@ -45,7 +64,7 @@ def decorate_titles(
     place: list[str],
     rng: np.random.Generator,
 ) -> list[str]:
-    """Posting titles: the core title plus seniority, specialty, arrangement, shift, place or pay."""
+    """Posting titles: the core title plus seniority, specialty, arrangement, shift, place, pay."""
     n = len(core)
     u = rng.random((n, 9))
     pick = rng.integers(0, 1 << 30, size=(n, 4))
@@ -95,7 +114,7 @@ def noisy_titles(titles: list[str], noise_share: float, rng: np.random.Generator
             t = " ".join(words)
         if len(t) > 6 and u[i, 3] < 0.2:
             j = 1 + pos[i, 1] % (len(t) - 2)
-            t = t[:j] + t[j + 1:] if u[i, 4] < 0.5 else t[:j] + t[j + 1] + t[j] + t[j + 2:]
+            t = t[:j] + t[j + 1 :] if u[i, 4] < 0.5 else t[:j] + t[j + 1] + t[j] + t[j + 2 :]
         if u[i, 5] < 0.6:
             t = t.lower()
         out.append(t)

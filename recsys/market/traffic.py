@@ -33,8 +33,9 @@ class DayRequests:
 class ServingPolicy(Protocol):
     """Ranks jobs for a day's requests: returns catalog rows, shape (n_requests, list_length)."""
 
-    def __call__(self, market: Market, requests: DayRequests, rng: np.random.Generator
-                 ) -> np.ndarray: ...
+    def __call__(
+        self, market: Market, requests: DayRequests, rng: np.random.Generator
+    ) -> np.ndarray: ...
 
 
 def live_jobs(market: Market, day: float) -> np.ndarray:
@@ -48,8 +49,9 @@ class NeighbourhoodPolicy:
     """Half the list from the seeker's SOC minor group, a quarter from the major group, the rest
     random; shuffled. Broad enough that every kind of job gets impressions to learn from."""
 
-    def __call__(self, market: Market, requests: DayRequests, rng: np.random.Generator
-                 ) -> np.ndarray:
+    def __call__(
+        self, market: Market, requests: DayRequests, rng: np.random.Generator
+    ) -> np.ndarray:
         n, length = len(requests.seekers), market.config.list_length
         live = live_jobs(market, requests.day + 0.5)
         occ = market.job_occupation[live]
@@ -57,8 +59,9 @@ class NeighbourhoodPolicy:
         cols = []
         for level, share in (("minor", 0.5), ("major", 0.25)):
             ids = market.taxonomy.level_ids(level)
-            cols.append(self._from_groups(ids[occ], live, ids[seeker_occ],
-                                          int(length * share), rng))
+            cols.append(
+                self._from_groups(ids[occ], live, ids[seeker_occ], int(length * share), rng)
+            )
         rest = length - sum(c.shape[1] for c in cols)
         cols.append(live[rng.integers(0, len(live), (n, rest))])
         lists = np.concatenate(cols, axis=1)
@@ -66,8 +69,9 @@ class NeighbourhoodPolicy:
         return np.take_along_axis(lists, rng.random(lists.shape).argsort(axis=1), axis=1)
 
     @staticmethod
-    def _from_groups(job_group: np.ndarray, live: np.ndarray, want: np.ndarray, k: int,
-                     rng: np.random.Generator) -> np.ndarray:
+    def _from_groups(
+        job_group: np.ndarray, live: np.ndarray, want: np.ndarray, k: int, rng: np.random.Generator
+    ) -> np.ndarray:
         """k live jobs per request drawn from the request's group (random jobs if it is empty)."""
         order = np.argsort(job_group, kind="stable")
         sorted_groups = job_group[order]
@@ -102,18 +106,26 @@ def day_requests(market: Market, day: int, rng: np.random.Generator) -> DayReque
     cfg = market.config
     first = market.day_of(market.seekers["first_seen"].to_numpy("datetime64[s]"))
     joined = first <= day
-    rate = np.where(market.seekers["is_new"].to_numpy(bool),
-                    cfg.daily_activity_new, cfg.daily_activity_returning)
+    rate = np.where(
+        market.seekers["is_new"].to_numpy(bool),
+        cfg.daily_activity_new,
+        cfg.daily_activity_returning,
+    )
     rate = np.where(np.floor(first) == day, 1.0, rate)
     active = np.flatnonzero(joined & (rng.random(len(first)) < rate))
     seconds = rng.integers(7 * 3600, 23 * 3600, len(active))
-    ts = market.start + np.timedelta64(day * _SECONDS_PER_DAY, "s") + seconds.astype("timedelta64[s]")
+    ts = (
+        market.start
+        + np.timedelta64(day * _SECONDS_PER_DAY, "s")
+        + seconds.astype("timedelta64[s]")
+    )
     ids = np.char.add(f"sim{cfg.seed}-d{day:03d}-", np.arange(len(active)).astype(str))
     return DayRequests(day, active, ids.astype(object), ts)
 
 
-def sample_outcomes(market: Market, requests: DayRequests, lists: np.ndarray,
-                    rng: np.random.Generator) -> pd.DataFrame:
+def sample_outcomes(
+    market: Market, requests: DayRequests, lists: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     """Impressions for every slot, clicks and applies sampled from the ground truth."""
     n, length = lists.shape
     seeker = np.repeat(requests.seekers, length)
@@ -132,16 +144,23 @@ def sample_outcomes(market: Market, requests: DayRequests, lists: np.ndarray,
     user = market.seekers["user_id"].to_numpy()[seeker]
     job_id = market.jobs["job_id"].to_numpy()[job]
     parts = []
-    for kind, mask, when in (("impression", slice(None), ts), ("click", click, click_ts),
-                             ("apply", apply, apply_ts)):
+    for kind, mask, when in (
+        ("impression", slice(None), ts),
+        ("click", click, click_ts),
+        ("apply", apply, apply_ts),
+    ):
         req, pos = request[mask], position[mask]
-        parts.append(pd.DataFrame({
-            "event_id": req + ":" + pos.astype(str) + ":" + kind,
-            "ts": pd.to_datetime(when[mask]).tz_localize("UTC"),
-            "user_id": user[mask],
-            "job_id": job_id[mask],
-            "type": kind,
-            "request_id": req,
-            "position": pos.astype(np.int16),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "event_id": req + ":" + pos.astype(str) + ":" + kind,
+                    "ts": pd.to_datetime(when[mask]).tz_localize("UTC"),
+                    "user_id": user[mask],
+                    "job_id": job_id[mask],
+                    "type": kind,
+                    "request_id": req,
+                    "position": pos.astype(np.int16),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
