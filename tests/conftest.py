@@ -14,9 +14,14 @@ from recsys.data.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
 from recsys.market.config import MarketConfig  # noqa: E402
 from recsys.market.market import Market, generate_market  # noqa: E402
 from recsys.market.simulate import simulate_days  # noqa: E402
+from recsys.pipeline.build import build_recommender  # noqa: E402
+from recsys.pipeline.recommender import Recommender  # noqa: E402
+from recsys.recall.encoder import TitleEncoder  # noqa: E402
 from recsys.settings import get_settings  # noqa: E402
 
 SMALL_MARKET = MarketConfig(n_jobs=3_000, n_seekers=1_500, days=3, seed=7)
+#: recall and coarse cuts of the test pipeline, scaled to the small market.
+RECALL_K, COARSE_K = 1_500, 200
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +47,12 @@ def small_market(
     market.save(folder)
     simulate_days(market, folder)
     return market, folder
+
+
+@pytest.fixture(scope="session")
+def recommender(small_market: tuple[Market, Path]) -> Recommender:
+    market, _ = small_market
+    settings = get_settings().model_copy(update={"recall_k": RECALL_K, "coarse_k": COARSE_K})
+    return build_recommender(
+        market.jobs, market.taxonomy, TitleEncoder.load("base"), settings=settings
+    )

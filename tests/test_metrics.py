@@ -40,7 +40,9 @@ def test_auc_with_ties_and_groups() -> None:
     assert metrics.auc([1, 0, 1, 0], [0.9, 0.1, 0.5, 0.5]) == pytest.approx(0.875)
     assert np.isnan(metrics.auc([1, 1], [0.2, 0.3]))
     groups = np.array(["a", "a", "b", "b", "c"])
-    out = metrics.grouped_auc(groups, np.array([1, 0, 0, 1, 1]), np.array([0.9, 0.1, 0.8, 0.2, 0.5]))
+    out = metrics.grouped_auc(
+        groups, np.array([1, 0, 0, 1, 1]), np.array([0.9, 0.1, 0.8, 0.2, 0.5])
+    )
     assert out[:2].tolist() == [1.0, 0.0] and np.isnan(out[2])
 
 
@@ -61,11 +63,12 @@ def test_metrics_agree_with_ranx() -> None:
         "recall@10": metrics.recall_at_k(ranked, n_rel, 10).mean(),
     }
     qrels = ranx.Qrels(
-        {f"q{q}": {f"d{d}": int(grades[q, d]) for d in np.flatnonzero(grades[q])} for q in range(n_q)}
+        {
+            f"q{q}": {f"d{d}": int(grades[q, d]) for d in np.flatnonzero(grades[q])}
+            for q in range(n_q)
+        }
     )
-    run = ranx.Run(
-        {f"q{q}": {f"d{d}": float(scores[q, d]) for d in order[q]} for q in range(n_q)}
-    )
+    run = ranx.Run({f"q{q}": {f"d{d}": float(scores[q, d]) for d in order[q]} for q in range(n_q)})
     theirs = ranx.evaluate(qrels, run, list(ours))
     for name, value in ours.items():
         assert value == pytest.approx(theirs[name], abs=1e-9), name

@@ -61,7 +61,11 @@ class RetrievalData:
         self.queries[["q_id", "jobtitle"]].to_csv(paths["queries"], sep="\t", index=False)
         self.corpus[["c_id", "jobtitle"]].to_csv(paths["corpus"], sep="\t", index=False)
         lines = (
-            self.qrels["q_id"] + " 0 " + self.qrels["c_id"] + " " + self.qrels["relevance"].astype(str)
+            self.qrels["q_id"]
+            + " 0 "
+            + self.qrels["c_id"]
+            + " "
+            + self.qrels["relevance"].astype(str)
         )
         paths["qrels"].write_text("\n".join(lines) + "\n")
         description = {
@@ -95,12 +99,16 @@ def read_titles_tsv(path: Path, id_column: str) -> pd.DataFrame:
             continue
         fields = text.split("\t")
         if len(fields) != 2:
-            raise DataError(f"{path}:{number}: expected 2 tab-separated fields, found {len(fields)}")
+            raise DataError(
+                f"{path}:{number}: expected 2 tab-separated fields, found {len(fields)}"
+            )
         row_id, title = fields[0].strip(), _clean_title(fields[1])
         if not row_id or not title:
             raise DataError(f"{path}:{number}: empty {id_column if not row_id else 'jobtitle'}")
         if row_id in seen:
-            raise DataError(f"{path}:{number}: duplicate {id_column} {row_id!r} (first on line {seen[row_id]})")
+            raise DataError(
+                f"{path}:{number}: duplicate {id_column} {row_id!r} (first on line {seen[row_id]})"
+            )
         seen[row_id] = number
         ids.append(row_id)
         titles.append(title)
@@ -125,17 +133,23 @@ def read_qrels(path: Path) -> pd.DataFrame:
         try:
             grade = int(fields[3])
         except ValueError:
-            raise DataError(f"{path}:{number}: relevance must be an integer, found {fields[3]!r}") from None
+            raise DataError(
+                f"{path}:{number}: relevance must be an integer, found {fields[3]!r}"
+            ) from None
         key = (fields[0], fields[2])
         if key in seen:
-            raise DataError(f"{path}:{number}: duplicate judgement of {key} (first on line {seen[key]})")
+            raise DataError(
+                f"{path}:{number}: duplicate judgement of {key} (first on line {seen[key]})"
+            )
         seen[key] = number
         q_ids.append(fields[0])
         c_ids.append(fields[2])
         grades.append(grade)
     if not q_ids:
         raise DataError(f"{path}: no judgements")
-    return pd.DataFrame({"q_id": q_ids, "c_id": c_ids, "relevance": np.array(grades, dtype=np.int64)})
+    return pd.DataFrame(
+        {"q_id": q_ids, "c_id": c_ids, "relevance": np.array(grades, dtype=np.int64)}
+    )
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -148,7 +162,12 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def load_retrieval_data(
-    queries: Path, corpus: Path, qrels: Path, *, relevance_threshold: int = 1, name: str | None = None
+    queries: Path,
+    corpus: Path,
+    qrels: Path,
+    *,
+    relevance_threshold: int = 1,
+    name: str | None = None,
 ) -> RetrievalData:
     """Read the three files and check that every judged id exists."""
     query_frame = read_titles_tsv(queries, "q_id")
@@ -163,7 +182,10 @@ def load_retrieval_data(
                 f"e.g. {example!r}"
             )
     return RetrievalData(
-        query_frame, corpus_frame, qrels_frame, name=name or Path(queries).parent.name or "retrieval",
+        query_frame,
+        corpus_frame,
+        qrels_frame,
+        name=name or Path(queries).parent.name or "retrieval",
         relevance_threshold=relevance_threshold,
     )
 
@@ -189,7 +211,10 @@ class TfidfScorer:
 
         self.vectorizer_ = FeatureUnion(
             [
-                ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)),
+                (
+                    "char",
+                    TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True),
+                ),
                 ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True)),
             ]
         )
@@ -281,7 +306,8 @@ def _judgements(data: RetrievalData, ideal_depth: int) -> _Judgements:
     q_row = pd.Series(np.arange(len(data.queries)), index=data.queries["q_id"])
     c_row = pd.Series(np.arange(len(data.corpus)), index=data.corpus["c_id"])
     qrels = data.qrels.assign(
-        q=q_row.reindex(data.qrels["q_id"]).to_numpy(), c=c_row.reindex(data.qrels["c_id"]).to_numpy()
+        q=q_row.reindex(data.qrels["q_id"]).to_numpy(),
+        c=c_row.reindex(data.qrels["c_id"]).to_numpy(),
     )
     relevant = qrels[qrels["relevance"] >= data.relevance_threshold]
     counts = relevant.groupby("q").size()
@@ -306,7 +332,9 @@ def _judgements(data: RetrievalData, ideal_depth: int) -> _Judgements:
     )
 
 
-def score_ranking(grades: np.ndarray, judgements: _Judgements, threshold: int) -> dict[str, np.ndarray]:
+def score_ranking(
+    grades: np.ndarray, judgements: _Judgements, threshold: int
+) -> dict[str, np.ndarray]:
     """Per-query metrics from the grades of the ranked documents (queries x depth)."""
     n_rel = judgements.n_relevant
     return {
@@ -357,7 +385,9 @@ def evaluate_retrieval(
     return results
 
 
-def evaluate_models(data: RetrievalData, models: Sequence[str], **kwargs: Any) -> list[dict[str, Any]]:
+def evaluate_models(
+    data: RetrievalData, models: Sequence[str], **kwargs: Any
+) -> list[dict[str, Any]]:
     """Summaries (keys SUMMARY_KEYS) of `evaluate_retrieval`, one per model, in order."""
     return [result.summary() for result in evaluate_retrieval(data, models, **kwargs)]
 

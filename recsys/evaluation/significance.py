@@ -18,7 +18,9 @@ def _paired(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"paired tests need two 1-D arrays of equal length, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"paired tests need two 1-D arrays of equal length, got {a.shape} and {b.shape}"
+        )
     return a - b
 
 

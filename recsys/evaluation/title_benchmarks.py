@@ -52,8 +52,13 @@ def _grade_qrels(grades: np.ndarray, q_ids: list[str], c_ids: list[str]) -> pd.D
 
 
 def _min_over_codes(
-    dist: np.ndarray, q_row: np.ndarray, q_code: np.ndarray, d_row: np.ndarray, d_code: np.ndarray,
-    n_q: int, n_d: int,
+    dist: np.ndarray,
+    q_row: np.ndarray,
+    q_code: np.ndarray,
+    d_row: np.ndarray,
+    d_code: np.ndarray,
+    n_q: int,
+    n_d: int,
 ) -> np.ndarray:
     """Smallest code distance between every query and document that carry several codes."""
     out = np.full((n_q, n_d), np.iinfo(np.int8).max, dtype=np.int8)
@@ -119,8 +124,9 @@ def onet_benchmark(
 def read_esco_labels(data_dir: Path) -> pd.DataFrame:
     """One row per (ESCO occupation, label) with `preferred` marking the preferred label."""
     path = Path(data_dir) / ESCO_FILE
-    frame = read_table(path, ["conceptUri", "iscoGroup", "preferredLabel", "altLabels"],
-                       what="ESCO occupations")
+    frame = read_table(
+        path, ["conceptUri", "iscoGroup", "preferredLabel", "altLabels"], what="ESCO occupations"
+    )
     frame = frame.fillna("")
     alt = frame.assign(label=frame["altLabels"].str.split("\n")).explode("label")
     labels = pd.concat(
@@ -172,19 +178,79 @@ def esco_benchmark(
         qrels=_grade_qrels(grades, q_ids, c_ids),
         name="esco",
         relevance_threshold=3,
-        details={"excluded_onet_titles": len(exclude_keys),
-                 "labels_per_occupation": labels_per_occupation},
+        details={
+            "excluded_onet_titles": len(exclude_keys),
+            "labels_per_occupation": labels_per_occupation,
+        },
     )
 
 
 _CUT = re.compile(r"\s[-\u2013\u2014|/:]\s|,|\(|\[|\s@\s")
 _NON_WORD = re.compile(r"[^a-z&+ ]+")
 _MODIFIERS = frozenset(
-    """senior sr jr junior lead principal staff entry level mid experienced i ii iii iv v vi
-    remote hybrid onsite on site part full time parttime fulltime prn per diem temporary temp
-    contract contractor seasonal night nights weekend weekends day days evening evenings
-    overnight shift st nd rd th travel traveling new grad hiring immediately urgently needed
-    now bonus sign on""".split()
+    [
+        "senior",
+        "sr",
+        "jr",
+        "junior",
+        "lead",
+        "principal",
+        "staff",
+        "entry",
+        "level",
+        "mid",
+        "experienced",
+        "i",
+        "ii",
+        "iii",
+        "iv",
+        "v",
+        "vi",
+        "remote",
+        "hybrid",
+        "onsite",
+        "on",
+        "site",
+        "part",
+        "full",
+        "time",
+        "parttime",
+        "fulltime",
+        "prn",
+        "per",
+        "diem",
+        "temporary",
+        "temp",
+        "contract",
+        "contractor",
+        "seasonal",
+        "night",
+        "nights",
+        "weekend",
+        "weekends",
+        "day",
+        "days",
+        "evening",
+        "evenings",
+        "overnight",
+        "shift",
+        "st",
+        "nd",
+        "rd",
+        "th",
+        "travel",
+        "traveling",
+        "new",
+        "grad",
+        "hiring",
+        "immediately",
+        "urgently",
+        "needed",
+        "now",
+        "bonus",
+        "sign",
+        "on",
+    ]
 )
 
 
@@ -227,7 +293,9 @@ def linkedin_benchmark(
     noise = others.iloc[rng.permutation(len(others))[:distractors]]
     docs = pd.concat([picked[(slot > 0) & (slot <= variants_per_query)], noise])
     docs = docs.reset_index(drop=True)
-    grades = (queries["core"].to_numpy()[:, None] == docs["core"].to_numpy()[None, :]).astype(np.int64)
+    grades = (queries["core"].to_numpy()[:, None] == docs["core"].to_numpy()[None, :]).astype(
+        np.int64
+    )
     q_ids, c_ids = _ids("q", len(queries)), _ids("c", len(docs))
     return RetrievalData(
         queries=pd.DataFrame({"q_id": q_ids, "jobtitle": queries["title"]}),
@@ -235,8 +303,11 @@ def linkedin_benchmark(
         qrels=_grade_qrels(grades, q_ids, c_ids),
         name="linkedin",
         relevance_threshold=1,
-        details={"variants_per_query": variants_per_query, "distractors": len(noise),
-                 "source": str(LINKEDIN_FILE)},
+        details={
+            "variants_per_query": variants_per_query,
+            "distractors": len(noise),
+            "source": str(LINKEDIN_FILE),
+        },
     )
 
 

@@ -110,7 +110,9 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
     try:
         metadata = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EncoderError(f"{path} is not valid JSON ({exc}); retrain or restore the folder") from exc
+        raise EncoderError(
+            f"{path} is not valid JSON ({exc}); retrain or restore the folder"
+        ) from exc
     missing = [key for key in ("fingerprint", "dim", "max_seq_length") if key not in metadata]
     if missing:
         raise EncoderError(f"{path} lacks {missing}; retrain or restore the folder")
@@ -155,7 +157,9 @@ class OnnxEmbedder:
 
     name = "onnx"
 
-    def __init__(self, onnx_path: Path, tokenizer_path: Path, max_seq_length: int, threads: int = 0):
+    def __init__(
+        self, onnx_path: Path, tokenizer_path: Path, max_seq_length: int, threads: int = 0
+    ):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -241,8 +245,14 @@ class TitleEncoder:
 
     cache_max_batch = 64
 
-    def __init__(self, model_dir: Path, metadata: dict[str, Any], embedder: _Embedder,
-                 *, cache_size: int = 4096):
+    def __init__(
+        self,
+        model_dir: Path,
+        metadata: dict[str, Any],
+        embedder: _Embedder,
+        *,
+        cache_size: int = 4096,
+    ):
         self.model_dir = Path(model_dir)
         self.metadata = metadata
         self.embedder = embedder
@@ -298,7 +308,9 @@ class TitleEncoder:
             embedder = TorchEmbedder(model_dir, max_len, device)
         else:
             try:
-                onnx_path = _onnx_path(model_dir, metadata, cache_dir or settings.artifacts_dir / "encoder_cache")
+                onnx_path = _onnx_path(
+                    model_dir, metadata, cache_dir or settings.artifacts_dir / "encoder_cache"
+                )
                 embedder = OnnxEmbedder(onnx_path, model_dir / "tokenizer.json", max_len, threads)
             except Exception as exc:
                 if backend == "onnx":
@@ -320,7 +332,9 @@ class TitleEncoder:
             fresh = self._embed(missing, batch_size)
             self._cache.put_many(missing, fresh)
             by_title = dict(zip(missing, fresh, strict=True))
-            found = [v if v is not None else by_title[t] for t, v in zip(titles, found, strict=True)]
+            found = [
+                v if v is not None else by_title[t] for t, v in zip(titles, found, strict=True)
+            ]
         return np.stack(found)
 
     def _embed(self, titles: list[str], batch_size: int) -> np.ndarray:

@@ -84,8 +84,12 @@ def neighbour_pools(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     """
     n = len(taxonomy)
     related = np.zeros((n, n), dtype=bool)
-    rows = [(i, taxonomy.index[r]) for i, o in enumerate(taxonomy.occupations)
-            for r in o.related if r in taxonomy.index]
+    rows = [
+        (i, taxonomy.index[r])
+        for i, o in enumerate(taxonomy.occupations)
+        for r in o.related
+        if r in taxonomy.index
+    ]
     if rows:
         a, b = np.array(rows).T
         related[a, b] = related[b, a] = True
@@ -94,10 +98,7 @@ def neighbour_pools(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
         ids = taxonomy.level_ids(level)
         same = ids[:, None] == ids[None, :]
         empty = ~(pool & ~np.eye(n, dtype=bool)).any(axis=1)
-        if level == "broad":
-            pool = pool | same
-        else:
-            pool = pool | (same & empty[:, None])
+        pool = pool | same if level == "broad" else pool | (same & empty[:, None])
     pool &= ~np.eye(n, dtype=bool)
     empty = ~pool.any(axis=1)
     pool[empty] = ~np.eye(n, dtype=bool)[empty]
@@ -190,18 +191,25 @@ def resolve_config(
     settings = get_settings()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if budget_steps is None:
-        budget_steps = settings.encoder_gpu_steps if device.startswith("cuda") else settings.encoder_budget_steps
+        budget_steps = (
+            settings.encoder_gpu_steps
+            if device.startswith("cuda")
+            else settings.encoder_budget_steps
+        )
     if budget_steps < 1:
         raise ValueError(f"budget_steps must be at least 1, got {budget_steps}")
     return TrainingConfig(
         budget_steps=budget_steps,
-        budget_minutes=settings.encoder_budget_minutes if budget_minutes is None else budget_minutes,
+        budget_minutes=settings.encoder_budget_minutes
+        if budget_minutes is None
+        else budget_minutes,
         batch_size=batch_size or settings.encoder_batch_size,
         learning_rate=learning_rate or settings.encoder_learning_rate,
         seed=settings.seed if seed is None else seed,
         max_seq_length=settings.encoder_max_seq_length,
-        heldout_fraction=(settings.encoder_heldout_fraction if heldout_fraction is None
-                          else heldout_fraction),
+        heldout_fraction=(
+            settings.encoder_heldout_fraction if heldout_fraction is None else heldout_fraction
+        ),
         device=device,
     )
 
@@ -215,9 +223,15 @@ def fit(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
     warmup = max(1, int(config.warmup_fraction * config.budget_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.budget_steps, warmup))
-    deadline = None if config.budget_minutes is None else time.monotonic() + 60 * config.budget_minutes
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=config.device.startswith("cuda"))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(config.budget_steps, warmup)
+    )
+    deadline = (
+        None if config.budget_minutes is None else time.monotonic() + 60 * config.budget_minutes
+    )
+    autocast = torch.autocast(
+        "cuda", dtype=torch.bfloat16, enabled=config.device.startswith("cuda")
+    )
     losses: list[float] = []
     started = time.monotonic()
     step = 0
@@ -244,7 +258,7 @@ def fit(
         if on_step:
             on_step(step, config.budget_steps, losses[-1])
     model.eval()
-    tail = losses[-max(1, len(losses) // 10):]
+    tail = losses[-max(1, len(losses) // 10) :]
     return {
         "steps": step,
         "stopped_by": "steps" if step >= config.budget_steps else "minutes",
@@ -271,8 +285,9 @@ def _prepare_out_dir(out_dir: Path) -> Path:
     return staging
 
 
-def _onnx_agreement(model: Any, onnx_path: Path, folder: Path, titles: list[str],
-                    max_seq_length: int) -> float:
+def _onnx_agreement(
+    model: Any, onnx_path: Path, folder: Path, titles: list[str], max_seq_length: int
+) -> float:
     """Smallest cosine between torch and ONNX vectors of `titles` (1.0 = identical)."""
     reference = model.encode(titles, convert_to_numpy=True, normalize_embeddings=True)
     exported = OnnxEmbedder(onnx_path, folder / "tokenizer.json", max_seq_length)(titles)
@@ -307,14 +322,20 @@ def train_encoder(
     from recsys.evaluation.title_benchmarks import onet_benchmark
 
     config = resolve_config(
-        budget_steps=budget_steps, budget_minutes=budget_minutes, batch_size=batch_size,
-        learning_rate=learning_rate, seed=seed, heldout_fraction=heldout_fraction, device=device,
+        budget_steps=budget_steps,
+        budget_minutes=budget_minutes,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        heldout_fraction=heldout_fraction,
+        device=device,
     )
     out_dir = Path(out_dir)
     staging = _prepare_out_dir(out_dir)
     torch.manual_seed(config.seed)
-    split: TitleSplit = split_titles(taxonomy, heldout_fraction=config.heldout_fraction,
-                                     seed=config.seed)
+    split: TitleSplit = split_titles(
+        taxonomy, heldout_fraction=config.heldout_fraction, seed=config.seed
+    )
     sampler = TripletSampler(taxonomy, split.train, config.seed)
     base_dir = base_model_dir()
     model = SentenceTransformer(str(base_dir), device=config.device)
@@ -327,7 +348,10 @@ def train_encoder(
     from recsys.recall.onnx_export import export_sentence_transformer
 
     export_sentence_transformer(model, onnx_path)
-    probe = split.heldout["title"].drop_duplicates().head(256).tolist() or split.train["title"].head(256).tolist()
+    probe = (
+        split.heldout["title"].drop_duplicates().head(256).tolist()
+        or split.train["title"].head(256).tolist()
+    )
     agreement = _onnx_agreement(model, onnx_path, staging, probe, config.max_seq_length)
     split.heldout[["title", "code"]].to_csv(staging / HELDOUT_FILE, sep="\t", index=False)
     benchmark = onet_benchmark(taxonomy, split, max_queries=benchmark_queries, seed=config.seed)

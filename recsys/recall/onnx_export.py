@@ -57,7 +57,8 @@ def export_sentence_transformer(model: Any, out_path: Path) -> Path:
     wrapper = MeanPooledEncoder(model[0].auto_model).eval().to("cpu")
     features = model.preprocess(_TRACE_TITLES)
     inputs = tuple(
-        features.get(name, torch.zeros_like(features["input_ids"])).to("cpu") for name in INPUT_NAMES
+        features.get(name, torch.zeros_like(features["input_ids"])).to("cpu")
+        for name in INPUT_NAMES
     )
     axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
     axes[OUTPUT_NAME] = {0: "batch"}

@@ -1,0 +1,1 @@
+"""The request path: a context, columnar candidates, and the ordered list of stages."""

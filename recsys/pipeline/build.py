@@ -1,0 +1,108 @@
+"""Assemble a Recommender from a job catalog, an encoder and (optionally) a trained ranker.
+
+The expensive parts are cached on disk under the artifacts folder, keyed by what decides them:
+catalog embeddings and the job index by (encoder fingerprint, catalog content), occupation
+centroids by encoder fingerprint. A second start over the same catalog and encoder loads them
+instead of re-encoding 100k titles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.data.taxonomy import Taxonomy
+from recsys.jobs import check_catalog
+from recsys.pipeline.catalog import Popularity, ServingCatalog
+from recsys.pipeline.recommender import Recommender
+from recsys.ranking.coarse import CoarseStage, CoarseWeights
+from recsys.ranking.fine import ApplyRateModel, FineStage
+from recsys.ranking.rerank import RerankPolicy, RerankStage
+from recsys.recall.encoder import TitleEncoder
+from recsys.recall.job_index import JobIndex, JobIndexError
+from recsys.recall.occupations import OccupationIndex
+from recsys.recall.stage import RecallStage
+from recsys.settings import Settings, get_settings
+
+
+def embed_titles(encoder: TitleEncoder, titles: pd.Series) -> np.ndarray:
+    """Embeddings of a title column; each distinct title is encoded once."""
+    codes, unique = pd.factorize(titles.astype(str))
+    return encoder.encode(list(unique), batch_size=256)[codes]
+
+
+def catalog_digest(jobs: pd.DataFrame) -> str:
+    """Hash of the columns the embeddings and the index depend on."""
+    cols = jobs[["job_id", "title", "lat", "lon", "remote", "job_zone", "expires_at"]]
+    hashed = pd.util.hash_pandas_object(cols, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class CatalogVectors:
+    """A catalog's embeddings, inferred occupations and job index, for one encoder."""
+
+    embeddings: np.ndarray
+    occupation: np.ndarray
+    index: JobIndex
+
+
+def catalog_vectors(
+    jobs: pd.DataFrame, encoder: TitleEncoder, occupations: OccupationIndex, cache_dir: Path | None
+) -> CatalogVectors:
+    """Embed, classify and index the catalog, or load all three from `cache_dir`."""
+    folder = None
+    if cache_dir is not None:
+        folder = Path(cache_dir) / f"{encoder.fingerprint[:16]}-{catalog_digest(jobs)}"
+        try:
+            index = JobIndex.load(folder / "index", expected_fingerprint=encoder.fingerprint)
+            return CatalogVectors(
+                np.load(folder / "embeddings.npy"), np.load(folder / "occupation.npy"), index
+            )
+        except (JobIndexError, FileNotFoundError, OSError):
+            pass
+    embeddings = embed_titles(encoder, jobs["title"])
+    occupation, _ = occupations.classify(embeddings)
+    index = JobIndex.from_catalog(jobs, embeddings, encoder.fingerprint)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "embeddings.npy", embeddings)
+        np.save(folder / "occupation.npy", occupation)
+        index.save(folder / "index")
+    return CatalogVectors(embeddings, occupation, index)
+
+
+def build_recommender(
+    jobs: pd.DataFrame,
+    taxonomy: Taxonomy,
+    encoder: TitleEncoder,
+    *,
+    ranker: ApplyRateModel | None = None,
+    popularity: Popularity | None = None,
+    settings: Settings | None = None,
+    cache: bool = True,
+) -> Recommender:
+    """recall -> coarse -> fine -> rerank over `jobs`; coarse-only fine stage when no ranker."""
+    settings = settings or get_settings()
+    jobs = check_catalog(jobs)
+    cache_dir = settings.artifacts_dir / "catalog_cache" if cache else None
+    occupations = (
+        OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
+        if cache
+        else OccupationIndex.build(encoder, taxonomy)
+    )
+    vectors = catalog_vectors(jobs, encoder, occupations, cache_dir)
+    catalog = ServingCatalog.build(
+        jobs, taxonomy, vectors.embeddings, vectors.occupation, popularity
+    )
+    stages = [
+        RecallStage(vectors.index, catalog, settings.recall_k),
+        CoarseStage(catalog, CoarseWeights.from_settings(settings), settings.coarse_k),
+        FineStage(catalog, ranker),
+        RerankStage(catalog, RerankPolicy.from_settings(settings)),
+    ]
+    return Recommender(encoder, occupations, catalog, stages)

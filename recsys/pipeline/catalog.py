@@ -1,0 +1,158 @@
+"""The job catalog as the request path holds it: numpy columns, sparse skills and title words.
+
+Built once at start-up (and grown by `add`) so that every stage works on arrays indexed by the
+catalog row id; nothing on the request path goes back to pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+
+from recsys.data.taxonomy import Taxonomy
+from recsys.jobs import JobArrays, check_catalog
+
+#: words that say nothing about the job itself.
+TITLE_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "of",
+        "for",
+        "in",
+        "on",
+        "at",
+        "to",
+        "with",
+        "or",
+        "job",
+        "jobs",
+        "position",
+        "hiring",
+        "full",
+        "part",
+        "time",
+        "remote",
+        "hybrid",
+        "i",
+        "ii",
+        "iii",
+        "iv",
+        "sr",
+        "jr",
+        "senior",
+        "junior",
+        "lead",
+        "entry",
+        "level",
+    ]
+)
+
+
+def title_vectorizer() -> CountVectorizer:
+    """Lower-cased word tokens minus stopwords; shared by the catalog and the query side."""
+    return CountVectorizer(
+        binary=True,
+        lowercase=True,
+        token_pattern=r"(?u)\b[a-z][a-z0-9+#]+\b",
+        stop_words=sorted(TITLE_STOPWORDS),
+        dtype=np.float32,
+    )
+
+
+@dataclass
+class Popularity:
+    """Per-job counters from the event log or the online store, aligned with catalog rows."""
+
+    impressions: np.ndarray
+    clicks: np.ndarray
+    applies: np.ndarray
+
+    @classmethod
+    def zeros(cls, n: int) -> Popularity:
+        return cls(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32))
+
+    def apply_rate(self, prior: float = 0.03, strength: float = 50.0) -> np.ndarray:
+        """Apply rate shrunk toward `prior` with `strength` pseudo-impressions."""
+        return (self.applies + prior * strength) / (self.impressions + strength)
+
+
+@dataclass
+class ServingCatalog:
+    """Everything the stages read about jobs, row-aligned."""
+
+    jobs: pd.DataFrame
+    taxonomy: Taxonomy
+    arrays: JobArrays
+    skills: sp.csr_matrix
+    titles: sp.csr_matrix
+    vectorizer: CountVectorizer
+    occupation: np.ndarray  # inferred taxonomy index per job (-1 unknown)
+    embeddings: np.ndarray  # L2-normalised title embeddings, float32
+    popularity: Popularity
+    company: np.ndarray = field(init=False)
+    duplicate_key: np.ndarray = field(init=False)
+    _sorted_ids: np.ndarray = field(init=False)
+    _sorted_rows: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.company = self.jobs["company_id"].to_numpy(np.int64)
+        # Near-duplicate postings: same employer, same title up to case and punctuation.
+        norm = (
+            self.jobs["title"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+        )
+        key = self.jobs["company_id"].astype(str) + "|" + norm
+        self.duplicate_key = pd.util.hash_pandas_object(key, index=False).to_numpy(np.uint64)
+        order = np.argsort(self.arrays.job_id, kind="stable")
+        self._sorted_ids = self.arrays.job_id[order]
+        self._sorted_rows = order.astype(np.int64)
+
+    @classmethod
+    def build(
+        cls,
+        jobs: pd.DataFrame,
+        taxonomy: Taxonomy,
+        embeddings: np.ndarray,
+        occupation: np.ndarray,
+        popularity: Popularity | None = None,
+    ) -> ServingCatalog:
+        jobs = check_catalog(jobs)
+        if len(embeddings) != len(jobs) or len(occupation) != len(jobs):
+            raise ValueError(
+                f"{len(jobs)} jobs but {len(embeddings)} embeddings and "
+                f"{len(occupation)} occupations"
+            )
+        vec = title_vectorizer()
+        titles = vec.fit_transform(jobs["title"]).tocsr()
+        return cls(
+            jobs=jobs,
+            taxonomy=taxonomy,
+            arrays=JobArrays.from_catalog(jobs),
+            skills=taxonomy.skill_matrix(jobs["skills"]),
+            titles=titles,
+            vectorizer=vec,
+            occupation=np.asarray(occupation, np.int32),
+            embeddings=np.ascontiguousarray(embeddings, dtype=np.float32),
+            popularity=popularity or Popularity.zeros(len(jobs)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def rows_of(self, job_ids: np.ndarray) -> np.ndarray:
+        """Catalog rows of job ids (-1 for ids not in the catalog)."""
+        job_ids = np.asarray(job_ids, dtype=np.int64)
+        pos = np.searchsorted(self._sorted_ids, job_ids)
+        pos = np.minimum(pos, len(self._sorted_ids) - 1)
+        found = self._sorted_ids[pos] == job_ids
+        return np.where(found, self._sorted_rows[pos], -1)
+
+    def title_words(self, text: str) -> sp.csr_matrix:
+        """The query's words in the catalog's title vocabulary (1 x vocab)."""
+        return self.vectorizer.transform([text]).tocsr()

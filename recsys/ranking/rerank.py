@@ -1,0 +1,93 @@
+"""Policy rerank: freshness and employer boosts, near-duplicate collapse, a per-company cap and
+optional MMR diversity, applied to the fine ranking before the top k is served."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys.pipeline.candidates import Candidates, RequestContext
+from recsys.pipeline.catalog import ServingCatalog
+from recsys.ranking import signals
+from recsys.settings import Settings
+
+
+@dataclass(frozen=True)
+class RerankPolicy:
+    max_per_company: int = 2
+    freshness_boost: float = 0.05
+    rating_boost: float = 0.03
+    mmr_lambda: float | None = None
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> RerankPolicy:
+        return cls(
+            s.rerank_max_per_company,
+            s.rerank_freshness_boost,
+            s.rerank_rating_boost,
+            s.rerank_mmr_lambda,
+        )
+
+
+def first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each key, in their original order."""
+    _, first = np.unique(keys, return_index=True)
+    return np.sort(first)
+
+
+def rank_within_group(groups: np.ndarray) -> np.ndarray:
+    """For each position, how many earlier positions share its group (0 for the first)."""
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    start = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    sizes = np.diff(np.r_[start, len(g)])
+    rank_sorted = np.arange(len(g)) - np.repeat(start, sizes)
+    out = np.empty(len(g), dtype=np.int64)
+    out[order] = rank_sorted
+    return out
+
+
+class RerankStage:
+    """Final ordering under the business policy; returns the top `ctx.k`."""
+
+    name = "rerank"
+
+    def __init__(self, catalog: ServingCatalog, policy: RerankPolicy):
+        self.catalog = catalog
+        self.policy = policy
+
+    def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
+        if len(candidates) == 0:
+            return candidates
+        cat, p, rows = self.catalog, self.policy, candidates.rows
+        base = candidates.scores.get("fine", candidates.scores.get("coarse"))
+        assert base is not None, "rerank needs a fine or coarse score"
+        fresh = signals.freshness(signals.job_age_days(ctx, cat, rows))
+        rating = np.nan_to_num((cat.arrays.employer_rating[rows] - 3.0) / 2.0)
+        final = base * (1.0 + p.freshness_boost * fresh + p.rating_boost * rating)
+        ranked = candidates.with_score("final", final.astype(np.float32)).top("final", len(rows))
+        ranked = ranked.take(first_of_each(cat.duplicate_key[ranked.rows]))
+        over_cap = rank_within_group(cat.company[ranked.rows]) >= p.max_per_company
+        ranked = ranked.take(np.r_[np.flatnonzero(~over_cap), np.flatnonzero(over_cap)])
+        if p.mmr_lambda is not None:
+            ranked = self._mmr(ranked, ctx.k, p.mmr_lambda)
+        return ranked.take(np.arange(min(ctx.k, len(ranked))))
+
+    def _mmr(self, ranked: Candidates, k: int, lam: float) -> Candidates:
+        """Maximal marginal relevance over the top 3k: a loop over the k output slots only."""
+        pool = ranked.take(np.arange(min(3 * k, len(ranked))))
+        emb = self.catalog.embeddings[pool.rows]
+        rel = pool.scores["final"]
+        rel = (rel - rel.min()) / max(float(rel.max() - rel.min()), 1e-9)
+        chosen: list[int] = []
+        max_sim = np.full(len(pool), -np.inf, dtype=np.float32)
+        for _ in range(min(k, len(pool))):
+            redundancy = np.where(np.isfinite(max_sim), max_sim, 0.0)
+            gain = lam * rel - (1 - lam) * redundancy
+            gain[chosen] = -np.inf
+            best = int(np.argmax(gain))
+            chosen.append(best)
+            max_sim = np.maximum(max_sim, emb @ emb[best])
+        rest = np.setdiff1d(np.arange(len(ranked)), chosen, assume_unique=True)
+        return ranked.take(np.r_[np.array(chosen, dtype=np.int64), rest])

@@ -1,0 +1,79 @@
+"""Per-candidate signals shared by the coarse score, the fine features and the reasons.
+
+Each function maps (request, catalog, candidate rows) to one numpy column; none loops over
+candidates. Keeping them here means coarse ranking, the GBDT features and the explanations agree
+on what "distance" or "freshness" is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.data.geo import haversine_km
+from recsys.pipeline.candidates import RequestContext
+from recsys.pipeline.catalog import ServingCatalog
+
+#: a freshness of 0.5 after this many days.
+FRESHNESS_HALF_LIFE_DAYS = 10.0
+#: a location score of 0.5 at this distance for on-site jobs.
+LOCATION_HALF_DISTANCE_KM = 35.0
+UNKNOWN_KM = 5_000.0
+
+
+def distance_km(ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray) -> np.ndarray:
+    """Seeker to job in km; a large constant when the seeker gave no location."""
+    p = ctx.profile
+    if p.lat is None or p.lon is None:
+        return np.full(len(rows), UNKNOWN_KM, dtype=np.float32)
+    a = catalog.arrays
+    return haversine_km(p.lat, p.lon, a.lat[rows], a.lon[rows]).astype(np.float32)
+
+
+def job_age_days(ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray) -> np.ndarray:
+    posted = catalog.arrays.posted_at[rows]
+    age = (ctx.now - posted).astype("timedelta64[s]").astype(np.float64) / 86_400.0
+    return np.where(np.isnat(posted), 30.0, np.maximum(age, 0.0)).astype(np.float32)
+
+
+def freshness(age_days: np.ndarray) -> np.ndarray:
+    return np.power(0.5, age_days / FRESHNESS_HALF_LIFE_DAYS).astype(np.float32)
+
+
+def location_score(
+    ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray, km: np.ndarray
+) -> np.ndarray:
+    """1 nearby, decaying with distance; remote jobs score by the seeker's remote preference."""
+    near = np.power(0.5, km / LOCATION_HALF_DISTANCE_KM)
+    remote = catalog.arrays.remote[rows]
+    remote_score = 1.0 if ctx.profile.wants_remote else 0.8
+    return np.where(remote, remote_score, near).astype(np.float32)
+
+
+def title_overlap(ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray) -> np.ndarray:
+    """Share of the query's title words that appear in the job title."""
+    words = ctx.view().title_words
+    n = words.sum()
+    if n == 0:
+        return np.zeros(len(rows), np.float32)
+    return (catalog.titles[rows] @ words / n).astype(np.float32)
+
+
+def skill_overlap(
+    ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(skills in common, the job's required skill count)."""
+    job_skills = catalog.skills[rows]
+    common = np.asarray(job_skills @ ctx.view().skills).ravel().astype(np.float32)
+    required = np.diff(job_skills.indptr).astype(np.float32)
+    return common, required
+
+
+def similar_to_applied(
+    ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray
+) -> np.ndarray:
+    """Highest cosine between each candidate and the jobs the seeker applied to (0 if none)."""
+    applied = ctx.view().applied_rows
+    if len(applied) == 0:
+        return np.zeros(len(rows), np.float32)
+    sims = catalog.embeddings[rows] @ catalog.embeddings[applied].T
+    return sims.max(axis=1).astype(np.float32)

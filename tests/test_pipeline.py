@@ -1,0 +1,160 @@
+"""Stage contracts of the request path on a small simulated market, with the base encoder:
+cut sizes and ordering, hard filters inside recall, the rerank policy, reasons, cold start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.data.geo import haversine_km
+from recsys.market.market import Market
+from recsys.pipeline.candidates import Candidates, Filters, History, Profile, RequestContext
+from recsys.pipeline.recommender import Recommender
+from recsys.pipeline.serving import profile_request
+from recsys.ranking.features import FEATURE_NAMES, POSITION, SERVING_POSITION
+from recsys.settings import get_settings
+
+
+def _request(market: Market, row: int = 0, **filters: object) -> RequestContext:
+    s = market.seekers.iloc[row]
+    profile = Profile(
+        desired_title=str(s["desired_title"]),
+        skills=list(s["skills"]),
+        lat=float(s["lat"]),
+        lon=float(s["lon"]),
+        level=int(s["level"]),
+        expected_salary=float(s["expected_salary"]),
+    )
+    now = np.datetime64(f"{market.config.start.isoformat()}T12:00:00", "s")
+    return RequestContext(
+        request_id="r1", profile=profile, now=now, k=10, filters=Filters(**filters)
+    )  # type: ignore[arg-type]
+
+
+def _run_until(rec: Recommender, ctx: RequestContext, last: str) -> Candidates:
+    ctx.seeker = rec.seeker_view(ctx)
+    cands = Candidates(np.zeros(0, np.int64))
+    for stage in rec.stages:
+        cands = stage(ctx, cands)
+        if stage.name == last:
+            return cands
+    raise AssertionError(last)
+
+
+def test_cut_sizes_and_ordering(
+    recommender: Recommender, small_market: tuple[Market, Path]
+) -> None:
+    market, _ = small_market
+    ctx = _request(market)
+    recall = _run_until(recommender, ctx, "recall")
+    recall_k, coarse_k = recommender.stage("recall").k, recommender.stage("coarse").k  # type: ignore[attr-defined]
+    assert 0 < len(recall) <= recall_k
+    assert np.all(np.diff(recall.scores["recall"]) <= 1e-6), "recall is best first"
+    coarse = recommender.stage("coarse")(ctx, recall)
+    assert len(coarse) == min(coarse_k, len(recall))
+    assert np.all(np.diff(coarse.scores["coarse"]) <= 0)
+    assert set(coarse.rows) <= set(recall.rows)
+    fine = recommender.stage("fine")(ctx, coarse)
+    assert fine.features is not None and fine.features.shape == (len(coarse), len(FEATURE_NAMES))
+    assert np.all(fine.features[:, POSITION] == SERVING_POSITION)
+    assert np.all(np.diff(fine.scores["fine"]) <= 0)
+    served = recommender.stage("rerank")(ctx, fine)
+    assert len(served) == ctx.k
+
+
+def test_recall_applies_hard_filters_inside_the_search(
+    recommender: Recommender, small_market: tuple[Market, Path]
+) -> None:
+    market, _ = small_market
+    ctx = _request(market, radius_km=50.0, remote="acceptable", min_zone=2, max_zone=3)
+    applied = recommender.catalog.arrays.job_id[:25]
+    ctx.history = History(applied_job_ids=applied, n_applies=25, is_new=False)
+    got = _run_until(recommender, ctx, "recall")
+    arr = recommender.catalog.arrays
+    rows = got.rows
+    km = haversine_km(ctx.profile.lat, ctx.profile.lon, arr.lat[rows], arr.lon[rows])
+    assert np.all((km <= 50.0 + 1e-3) | arr.remote[rows])
+    zones = market.jobs["job_zone"].to_numpy()[rows]
+    assert np.all((zones >= 2) & (zones <= 3))
+    assert np.all(arr.expires_at[rows] > ctx.now)
+    assert not np.isin(arr.job_id[rows], applied).any()
+    # no recall collapse: everything allowed comes back when fewer than k are allowed
+    all_km = haversine_km(ctx.profile.lat, ctx.profile.lon, arr.lat, arr.lon)
+    all_zones = market.jobs["job_zone"].to_numpy()
+    allowed = (
+        ((all_km <= 50.0) | arr.remote)
+        & (all_zones >= 2)
+        & (all_zones <= 3)
+        & (arr.expires_at > ctx.now)
+        & ~np.isin(arr.job_id, applied)
+    )
+    assert len(rows) == min(recommender.stage("recall").k, int(allowed.sum()))  # type: ignore[attr-defined]
+
+
+def test_remote_only(recommender: Recommender, small_market: tuple[Market, Path]) -> None:
+    market, _ = small_market
+    got = _run_until(recommender, _request(market, remote="only"), "recall")
+    assert len(got) > 0 and recommender.catalog.arrays.remote[got.rows].all()
+
+
+def test_rerank_policy(recommender: Recommender, small_market: tuple[Market, Path]) -> None:
+    market, _ = small_market
+    for row in range(5):
+        ctx = _request(market, row)
+        ctx.k = 20
+        served = recommender.recommend(ctx).items
+        companies = recommender.catalog.company[served.rows]
+        _, counts = np.unique(companies, return_counts=True)
+        fine_pool = ctx.counts["fine"]
+        if fine_pool >= 100:  # enough candidates that the cap can always be met
+            assert counts.max() <= get_settings().rerank_max_per_company
+        keys = recommender.catalog.duplicate_key[served.rows]
+        assert len(np.unique(keys)) == len(keys), "near-duplicates collapsed"
+
+
+def test_reasons_are_true(recommender: Recommender, small_market: tuple[Market, Path]) -> None:
+    market, _ = small_market
+    ctx = _request(market, 3)
+    out = recommender.recommend(ctx)
+    arr, view = recommender.catalog.arrays, ctx.view()
+    assert len(out.reasons) == len(out.items)
+    for row, why in zip(out.items.rows, out.reasons):
+        assert why, "every item has a reason"
+        job_skills = recommender.catalog.skills[row].toarray().ravel()
+        common = int((job_skills * view.skills).sum())
+        skill_lines = [w for w in why if w.startswith("matches ")]
+        if common:
+            assert skill_lines == [f"matches {common} of your {view.n_skills} skills"]
+        else:
+            assert not skill_lines
+        if arr.remote[row]:
+            assert "remote" in why
+        else:
+            km = haversine_km(ctx.profile.lat, ctx.profile.lon, arr.lat[row], arr.lon[row])
+            assert f"{float(km):.0f} km away" in why
+        assert any(w.startswith("posted") for w in why)
+
+
+def test_cold_start_profile_only(recommender: Recommender) -> None:
+    ctx = profile_request(
+        "registered nurse",
+        "Austin, TX",
+        ["Microsoft Excel"],
+        k=5,
+        now=np.datetime64("2026-01-05T12:00:00", "s"),
+    )
+    assert ctx.user_id is None and ctx.history.n_applies == 0
+    out = recommender.recommend(ctx)
+    assert 0 < len(out.items) <= 5
+    for stage in ("profile", "recall", "coarse", "fine", "rerank", "total"):
+        assert ctx.timings_ms[stage] >= 0
+    no_place = profile_request("accountant", None, k=5, now=np.datetime64("2026-01-05", "s"))
+    assert no_place.filters.radius_km is None
+    assert len(recommender.recommend(no_place).items) == 5
+
+
+def test_profile_request_rejects_empty_title() -> None:
+    with pytest.raises(ValueError, match="desired title"):
+        profile_request("  ")
