@@ -20,7 +20,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from recsys.recall.job_index import IndexFilter, JobIndex
+from recsys.recall.job_index import IndexConfig, IndexFilter, JobIndex
 
 DIM = 384
 NOW = np.datetime64("2025-06-01T00:00:00", "s")
@@ -151,7 +151,9 @@ def _index_mb(index: JobIndex) -> float:
     return (own + ivf) / 2**20
 
 
-def bench_size(n: int, k: int, n_queries: int, kinds: list[str]) -> list[dict[str, Any]]:
+def bench_size(
+    n: int, k: int, n_queries: int, kinds: list[str], config: IndexConfig | None = None
+) -> list[dict[str, Any]]:
     """Rows of the table for one catalog size (the exact kind first: it is the reference)."""
     cat = synthetic_catalog(n)
     queries = synthetic_queries(cat["embeddings"], n_queries)
@@ -167,7 +169,7 @@ def bench_size(n: int, k: int, n_queries: int, kinds: list[str]) -> list[dict[st
     for kind in ["flat", *[x for x in kinds if x != "flat"]]:
         gc.collect()
         t0 = time.perf_counter()
-        index = JobIndex.build(fingerprint="bench", kind=kind, **cat)  # type: ignore[arg-type]
+        index = JobIndex.build(fingerprint="bench", kind=kind, config=config, **cat)  # type: ignore[arg-type]
         build_s = time.perf_counter() - t0
         plain, plain_ms, near, near_ms = _search_all(index, queries, k, filters)
         if truth_filtered is None:
@@ -243,8 +245,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--k", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "ivf_sq8"])
+    parser.add_argument("--probe-factor", type=float, default=IndexConfig.probe_factor)
     args = parser.parse_args(argv)
-    rows = [r for n in args.sizes for r in bench_size(n, args.k, args.queries, args.kinds)]
+    config = IndexConfig(probe_factor=args.probe_factor)
+    rows = [r for n in args.sizes for r in bench_size(n, args.k, args.queries, args.kinds, config)]
     print_table(rows)
     return {"benchmark": "recall_latency", "threads": faiss.omp_get_max_threads(), "rows": rows}
 

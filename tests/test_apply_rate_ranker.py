@@ -66,6 +66,13 @@ def test_compiled_equals_native_including_missing(fitted: ApplyRateRanker) -> No
     assert np.max(np.abs(compiled - native)) < 1e-5
 
 
+def test_kernel_equals_numpy_reference(fitted: ApplyRateRanker) -> None:
+    X, _ = synthetic(seed=4, n_rows=700)
+    X[::5, 2] = np.nan
+    forest = fitted.forest_
+    assert np.allclose(forest.margin(X), forest.margin_reference(X), rtol=0, atol=1e-9)
+
+
 def test_binary_predicts_probabilities(fitted: ApplyRateRanker) -> None:
     if fitted.objective != "binary":
         pytest.skip("lambdarank scores are not probabilities")

@@ -108,11 +108,9 @@ def embed(
     settings = get_settings()
     taxonomy = load_taxonomy(settings.data_dir)
     occupations = OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
-    sims = vectors @ occupations.centroids.T
-    best = np.argsort(-sims, axis=1)[:, :top]
     rows = [
-        [text, "; ".join(f"{taxonomy.occupations[j].title} ({sims[i, j]:.2f})" for j in best[i])]
-        for i, text in enumerate(texts)
+        [text, "; ".join(f"{taxonomy.occupations[j].title} ({cos:.2f})" for j, cos in near)]
+        for text, near in zip(texts, occupations.nearest(vectors, top))
     ]
     console.print(
         table(

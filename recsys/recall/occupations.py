@@ -1,64 +1,99 @@
-"""Infers the O*NET occupation of any title: the nearest occupation centroid in encoder space.
+"""Infers the O*NET occupation of any title: the occupation of its nearest O*NET title.
 
-A centroid is the normalised mean embedding of an occupation's title and (up to a cap) its
-alternate titles. Jobs get their occupation once when the catalog is indexed; a seeker's desired
-title is classified per request (one 384 x 1,016 product). Centroids are cached next to the
-encoder fingerprint they were computed with, since another encoder needs other centroids.
+Every O*NET occupation title and alternate title (about 57k) is embedded once per encoder; a
+title's occupation is that of its nearest neighbour among them. Measured on a simulated catalog
+of decorated posting titles ("Sr. Payroll Clerk II (Remote)") with the base encoder, the nearest
+title was the right occupation for 79% of jobs, against 41% for the nearest of 1,016 occupation
+centroids: occupations are too fine-grained and their titles too varied for one point each.
+
+The title vectors sit in a FAISS HNSW graph (one query is ~0.1 ms; a 100k-job catalog is classified
+in seconds) and are cached on disk under the encoder fingerprint, since another encoder needs
+other vectors. Titles shared by more than `MAX_TITLE_OCCUPATIONS` occupations ("Manager") are left
+out: their nearest-neighbour vote would be arbitrary.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
+import pandas as pd
 
 from recsys.data.taxonomy import Taxonomy
 from recsys.recall.encoder import TitleEncoder
+from recsys.recall.title_split import normalize_title
 
-TITLES_PER_OCCUPATION = 24
+MAX_TITLE_OCCUPATIONS = 3
+HNSW_M = 32
+HNSW_EF_SEARCH = 64
+
+
+def taxonomy_titles(taxonomy: Taxonomy) -> pd.DataFrame:
+    """(title, occupation index) pairs to classify against, ambiguous titles dropped."""
+    pairs = taxonomy.title_pairs()
+    pairs["key"] = pairs["title"].map(normalize_title)
+    pairs = pairs.drop_duplicates(["key", "code"])
+    shared = pairs.groupby("key")["code"].transform("nunique") > MAX_TITLE_OCCUPATIONS
+    pairs = pairs[~shared | (pairs["source"] == "title")]
+    occupation = pd.Series(np.arange(len(taxonomy)), index=taxonomy.codes)
+    return pd.DataFrame(
+        {
+            "title": pairs["title"].to_numpy(),
+            "occupation": occupation.reindex(pairs["code"]).to_numpy(np.int32),
+        }
+    )
 
 
 class OccupationIndex:
-    """Nearest-centroid occupation classifier over one encoder's space."""
+    """Nearest-O*NET-title occupation classifier over one encoder's space."""
 
-    def __init__(self, centroids: np.ndarray, fingerprint: str):
-        self.centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    def __init__(self, vectors: np.ndarray, occupation: np.ndarray, fingerprint: str):
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.occupation = np.asarray(occupation, dtype=np.int32)
         self.fingerprint = fingerprint
+        self._index = faiss.IndexHNSWFlat(self.vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        self._index.hnsw.efSearch = HNSW_EF_SEARCH
+        self._index.add(self.vectors)
 
     @classmethod
-    def build(
-        cls, encoder: TitleEncoder, taxonomy: Taxonomy, per_occupation: int = TITLES_PER_OCCUPATION
-    ) -> OccupationIndex:
-        titles, owner = [], []
-        for i, occ in enumerate(taxonomy.occupations):
-            picked = [occ.title, *occ.alternate_titles[: per_occupation - 1]]
-            titles += picked
-            owner += [i] * len(picked)
-        vectors = encoder.encode(titles, batch_size=256)
-        sums = np.zeros((len(taxonomy), vectors.shape[1]), dtype=np.float64)
-        np.add.at(sums, np.asarray(owner), vectors)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return cls((sums / np.maximum(norms, 1e-12)).astype(np.float32), encoder.fingerprint)
+    def build(cls, encoder: TitleEncoder, taxonomy: Taxonomy) -> OccupationIndex:
+        titles = taxonomy_titles(taxonomy)
+        vectors = encoder.encode(titles["title"].tolist(), batch_size=256)
+        return cls(vectors, titles["occupation"].to_numpy(), encoder.fingerprint)
 
     @classmethod
     def load_or_build(
         cls, encoder: TitleEncoder, taxonomy: Taxonomy, cache_dir: Path
     ) -> OccupationIndex:
-        path = Path(cache_dir) / f"occupation_centroids_{encoder.fingerprint[:16]}.npy"
+        path = Path(cache_dir) / f"occupation_titles_{encoder.fingerprint[:16]}.npz"
         if path.exists():
-            return cls(np.load(path), encoder.fingerprint)
+            saved = np.load(path)
+            return cls(saved["vectors"], saved["occupation"], encoder.fingerprint)
         index = cls.build(encoder, taxonomy)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, index.centroids)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, vectors=index.vectors, occupation=index.occupation)
+        tmp.replace(path)
         return index
 
-    def classify(self, vectors: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        """(occupation index, cosine) of the nearest centroid for each row of `vectors`."""
-        vectors = np.atleast_2d(vectors)
-        idx = np.empty(len(vectors), dtype=np.int32)
-        score = np.empty(len(vectors), dtype=np.float32)
-        for start in range(0, len(vectors), batch):
-            sims = vectors[start : start + batch] @ self.centroids.T
-            idx[start : start + batch] = sims.argmax(axis=1)
-            score[start : start + batch] = sims.max(axis=1)
-        return idx, score
+    def classify(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(occupation index, cosine) of the nearest O*NET title for each row of `vectors`."""
+        vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        if len(vectors) == 0:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        score, title = self._index.search(vectors, 1)
+        return self.occupation[title[:, 0]], score[:, 0]
+
+    def nearest(self, vectors: np.ndarray, n: int = 3) -> list[list[tuple[int, float]]]:
+        """Up to `n` distinct occupations per row, best first, with their best title's cosine."""
+        vectors = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        score, title = self._index.search(vectors, 16 * n)
+        out = []
+        for row_scores, row_titles in zip(score, title):
+            keep = row_titles >= 0
+            occ = self.occupation[row_titles[keep]]
+            _, first = np.unique(occ, return_index=True)
+            first = np.sort(first)[:n]
+            out.append(list(zip(occ[first].tolist(), row_scores[keep][first].tolist())))
+        return out
