@@ -99,8 +99,8 @@ def _closed_loop(market: Market, folder: Path, encoder: TitleEncoder) -> Path:
         totals = run_closed_loop(market, folder, rec, served)
         mode = "coarse-only" if trained_until is None else "fine ranker"
         console.print(
-            f"days {served.start}-{served.stop - 1} served {mode}: {totals['requests']:,} requests, "
-            f"{totals['apply']:,} applies in {time.perf_counter() - t1:.0f} s"
+            f"days {served.start}-{served.stop - 1} served {mode}: "
+            f"{totals['requests']:,} requests, {totals['apply']:,} applies in {time.perf_counter() - t1:.0f} s"
         )
     return ranker_dir
 

@@ -107,7 +107,7 @@ def test_auto_kind_follows_catalog_size(catalog) -> None:
     jobs, emb = catalog
     assert JobIndex.from_catalog(jobs, emb, "enc-a").kind == "flat"
     small = IndexConfig(exact_below=1_000)
-    assert JobIndex.from_catalog(jobs, emb, "enc-a", config=small).kind == "ivf"
+    assert JobIndex.from_catalog(jobs, emb, "enc-a", config=small).kind == "ivf_sq8"
 
 
 def test_flat_matches_brute_force(catalog, flat) -> None:

@@ -8,6 +8,7 @@ one `numpy.random.Generator` seeded by the config, so a seed gives one market.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,19 +94,34 @@ class SkillSampler:
         return short[0] if short else None
 
 
+@dataclass(frozen=True)
+class RealBasis:
+    """What a market borrows from the real data: occupation frequencies, cities, employers."""
+
+    weights: np.ndarray
+    cities: pd.DataFrame
+    company_names: list[str]
+
+    @classmethod
+    def load(cls, taxonomy: Taxonomy, data_dir: Path) -> RealBasis:
+        real = load_linkedin_catalog(data_dir)
+        return cls(
+            weights=occupation_weights(taxonomy, real["title"]),
+            cities=city_table(real),
+            company_names=load_company_names(data_dir),
+        )
+
+
 def generate_jobs(
     config: MarketConfig,
     taxonomy: Taxonomy,
-    data_dir: Path,
+    basis: RealBasis,
     rng: np.random.Generator,
     sampler: SkillSampler,
 ) -> tuple[pd.DataFrame, sp.csr_matrix, np.ndarray]:
     """The job catalog, its required-skill matrix and each job's true occupation index."""
     n = config.n_jobs
-    real = load_linkedin_catalog(data_dir)
-    weights = occupation_weights(taxonomy, real["title"])
-    cities = city_table(real)
-    names = load_company_names(data_dir)
+    weights, cities, names = basis.weights, basis.cities, basis.company_names
     n_comp = max(10, n // config.jobs_per_company)
     companies = pd.DataFrame(
         {
@@ -191,15 +207,13 @@ def generate_jobs(
 def generate_seekers(
     config: MarketConfig,
     taxonomy: Taxonomy,
-    data_dir: Path,
+    basis: RealBasis,
     rng: np.random.Generator,
     sampler: SkillSampler,
 ) -> tuple[pd.DataFrame, sp.csr_matrix, np.ndarray]:
     """Seeker profiles, their skill matrix and each seeker's true home occupation index."""
     n = config.n_seekers
-    real = load_linkedin_catalog(data_dir)
-    weights = occupation_weights(taxonomy, real["title"])
-    cities = city_table(real)
+    weights, cities = basis.weights, basis.cities
     occ = rng.choice(len(taxonomy), n, p=weights).astype(np.int32)
     zone = taxonomy.job_zones[occ]
     level = np.clip(np.rint(zone - 1.5 + rng.normal(0.3, 1.1, n)), 0, 5).astype(np.int8)

@@ -23,7 +23,7 @@ from recsys.data.taxonomy import Taxonomy
 from recsys.jobs import load_catalog, save_catalog
 from recsys.market.behaviour import SEEKER_BIAS_SD, ApplyModel, JobTruth, SeekerTruth
 from recsys.market.config import MarketConfig
-from recsys.market.generate import SkillSampler, generate_jobs, generate_seekers
+from recsys.market.generate import RealBasis, SkillSampler, generate_jobs, generate_seekers
 
 
 @dataclass
@@ -140,8 +140,9 @@ def generate_market(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path) ->
     """Draw a market from a config; the same config (seed included) gives the same market."""
     rng = np.random.default_rng(config.seed)
     sampler = SkillSampler(taxonomy)
-    jobs, job_skills, job_occ = generate_jobs(config, taxonomy, data_dir, rng, sampler)
-    seekers, seeker_skills, seeker_occ = generate_seekers(config, taxonomy, data_dir, rng, sampler)
+    basis = RealBasis.load(taxonomy, data_dir)
+    jobs, job_skills, job_occ = generate_jobs(config, taxonomy, basis, rng, sampler)
+    seekers, seeker_skills, seeker_occ = generate_seekers(config, taxonomy, basis, rng, sampler)
     bias = rng.normal(0.0, SEEKER_BIAS_SD, len(seekers))
     return Market.build(
         config, taxonomy, jobs, seekers, job_occ, seeker_occ, bias, job_skills, seeker_skills
