@@ -100,7 +100,8 @@ def _closed_loop(market: Market, folder: Path, encoder: TitleEncoder) -> Path:
         mode = "coarse-only" if trained_until is None else "fine ranker"
         console.print(
             f"days {served.start}-{served.stop - 1} served {mode}: "
-            f"{totals['requests']:,} requests, {totals['apply']:,} applies in {time.perf_counter() - t1:.0f} s"
+            f"{totals['requests']:,} requests, {totals['apply']:,} applies "
+            f"in {time.perf_counter() - t1:.0f} s"
         )
     return ranker_dir
 
