@@ -158,3 +158,16 @@ def test_cold_start_profile_only(recommender: Recommender) -> None:
 def test_profile_request_rejects_empty_title() -> None:
     with pytest.raises(ValueError, match="desired title"):
         profile_request("  ")
+
+
+def test_skills_improve_occupation_coding(
+    recommender: Recommender, small_market: tuple[Market, Path]
+) -> None:
+    market, _ = small_market
+    occupations, catalog = recommender.occupations, recommender.catalog
+    truth = market.model.jobs.occupation
+    by_title, _ = occupations.classify(catalog.embeddings)
+    with_skills, _ = occupations.classify(catalog.embeddings, catalog.skills)
+    assert np.array_equal(with_skills, catalog.occupation), "the catalog uses title + skills"
+    title_acc, skill_acc = (by_title == truth).mean(), (with_skills == truth).mean()
+    assert skill_acc > title_acc + 0.05 and skill_acc > 0.75, (title_acc, skill_acc)

@@ -36,8 +36,10 @@ def embed_titles(encoder: TitleEncoder, titles: pd.Series) -> np.ndarray:
 
 
 def catalog_digest(jobs: pd.DataFrame) -> str:
-    """Hash of the columns the embeddings and the index depend on."""
-    cols = jobs[["job_id", "title", "lat", "lon", "remote", "job_zone", "expires_at"]]
+    """Hash of the columns the embeddings, occupations and the index depend on."""
+    cols = jobs[["job_id", "title", "lat", "lon", "remote", "job_zone", "expires_at"]].assign(
+        skills=jobs["skills"].map(lambda s: "|".join(s) if s is not None else "")
+    )
     hashed = pd.util.hash_pandas_object(cols, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
@@ -52,9 +54,14 @@ class CatalogVectors:
 
 
 def catalog_vectors(
-    jobs: pd.DataFrame, encoder: TitleEncoder, occupations: OccupationIndex, cache_dir: Path | None
+    jobs: pd.DataFrame,
+    taxonomy: Taxonomy,
+    encoder: TitleEncoder,
+    occupations: OccupationIndex,
+    cache_dir: Path | None,
 ) -> CatalogVectors:
-    """Embed, classify and index the catalog, or load all three from `cache_dir`."""
+    """Embed, classify (title and skills) and index the catalog, or load all three from
+    `cache_dir`."""
     folder = None
     if cache_dir is not None:
         folder = Path(cache_dir) / f"{encoder.fingerprint[:16]}-{catalog_digest(jobs)}"
@@ -66,7 +73,7 @@ def catalog_vectors(
         except (JobIndexError, FileNotFoundError, OSError):
             pass
     embeddings = embed_titles(encoder, jobs["title"])
-    occupation, _ = occupations.classify(embeddings)
+    occupation, _ = occupations.classify(embeddings, taxonomy.skill_matrix(jobs["skills"]))
     index = JobIndex.from_catalog(jobs, embeddings, encoder.fingerprint)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +102,7 @@ def build_recommender(
         if cache
         else OccupationIndex.build(encoder, taxonomy)
     )
-    vectors = catalog_vectors(jobs, encoder, occupations, cache_dir)
+    vectors = catalog_vectors(jobs, taxonomy, encoder, occupations, cache_dir)
     catalog = ServingCatalog.build(
         jobs, taxonomy, vectors.embeddings, vectors.occupation, popularity
     )

@@ -63,12 +63,12 @@ class Recommender:
             query = self.encoder.encode([ctx.profile.desired_title])[0]
         applied = cat.rows_of(ctx.history.applied_job_ids)
         applied = applied[applied >= 0]
-        occupation, _ = self.occupations.classify(query[None, :])
+        skills = cat.taxonomy.skill_matrix([ctx.profile.skills])
+        occupation, _ = self.occupations.classify(query[None, :], skills)
         blended = query
         if len(applied):
             blended = query + HISTORY_BLEND * cat.embeddings[applied].mean(axis=0)
             blended = blended / max(float(np.linalg.norm(blended)), 1e-12)
-        skills = cat.taxonomy.skill_matrix([ctx.profile.skills])
         words = cat.title_words(ctx.profile.desired_title)
         return SeekerView(
             query=blended.astype(np.float32),
