@@ -31,9 +31,11 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "" 
 
+SOURCES := $(wildcard recsys feature_store api pipelines tests benchmarks)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check recsys feature_store api pipelines tests benchmarks
-	$(VENV)/bin/ruff format --check recsys feature_store api pipelines tests benchmarks
+	$(VENV)/bin/ruff check $(SOURCES)
+	$(VENV)/bin/ruff format --check $(SOURCES)
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

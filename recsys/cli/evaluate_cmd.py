@@ -26,19 +26,15 @@ def _builtin(name: str, model_specs: list[str]):  # noqa: ANN202 - RetrievalData
         return tb.esco_benchmark(settings.data_dir, tb.onet_title_keys(taxonomy))
     if name == "linkedin":
         return tb.linkedin_benchmark(settings.data_dir)
-    split_args = {"seed": settings.seed, "heldout_fraction": settings.encoder_heldout_fraction}
+    seed, fraction = settings.seed, settings.encoder_heldout_fraction
     for spec in model_specs:
         if Path(spec).is_dir():
             recorded = read_metadata(Path(spec)).get("split") or {}
-            split_args = {
-                "seed": recorded.get("seed", settings.seed),
-                "heldout_fraction": recorded.get(
-                    "heldout_fraction", settings.encoder_heldout_fraction
-                ),
-            }
+            seed = int(recorded.get("seed", seed))
+            fraction = float(recorded.get("heldout_fraction", fraction))
             break
-    split = split_titles(taxonomy, **split_args)
-    return tb.onet_benchmark(taxonomy, split, seed=split_args["seed"])
+    split = split_titles(taxonomy, seed=seed, heldout_fraction=fraction)
+    return tb.onet_benchmark(taxonomy, split, seed=seed)
 
 
 @app.command()

@@ -24,7 +24,7 @@ def _as_float(relevances: np.ndarray) -> np.ndarray:
     return np.asarray(relevances, dtype=np.float64)
 
 
-def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray | int) -> np.ndarray:
     """numerator / denominator, 0 where the denominator is 0 (a query with nothing relevant)."""
     numerator = np.asarray(numerator, dtype=np.float64)
     denominator = np.asarray(denominator, dtype=np.float64)

@@ -92,7 +92,9 @@ def read_titles_tsv(path: Path, id_column: str) -> pd.DataFrame:
     header = lines[0].rstrip("\r\n").split("\t") if lines else []
     if header != expected:
         raise DataError(f"{path}:1: header must be {'<TAB>'.join(expected)!r}, found {header}")
-    ids, titles, seen = [], [], {}
+    ids: list[str] = []
+    titles: list[str] = []
+    seen: dict[str, int] = {}
     for number, line in enumerate(lines[1:], start=2):
         text = line.rstrip("\r\n")
         if not text.strip():
@@ -120,7 +122,10 @@ def read_titles_tsv(path: Path, id_column: str) -> pd.DataFrame:
 def read_qrels(path: Path) -> pd.DataFrame:
     """Read TREC qrels (`q_id 0 c_id relevance`); errors name the file and line."""
     path = Path(path)
-    q_ids, c_ids, grades, seen = [], [], [], {}
+    q_ids: list[str] = []
+    c_ids: list[str] = []
+    grades: list[int] = []
+    seen: dict[tuple[str, str], int] = {}
     for number, line in enumerate(_read_lines(path), start=1):
         fields = line.split()
         if not fields:

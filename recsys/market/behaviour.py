@@ -125,7 +125,9 @@ class ApplyModel:
         self.seed = seed
         self._job_skill_count = np.asarray(jobs.skills.sum(axis=1)).ravel()
 
-    def components(self, s: np.ndarray, j: np.ndarray, day: float) -> dict[str, np.ndarray]:
+    def components(
+        self, s: np.ndarray, j: np.ndarray, day: float | np.ndarray
+    ) -> dict[str, np.ndarray]:
         """Each relevance component for the pairs (s[i], j[i]) as of `day`."""
         S, J, tax = self.seekers, self.jobs, self.taxonomy
         dist = tax.distance_idx(S.occupation[s], J.occupation[j])
@@ -152,7 +154,7 @@ class ApplyModel:
             "rating": (J.rating[j] - 3.0) / 2.0,
         }
 
-    def relevance(self, s: np.ndarray, j: np.ndarray, day: float) -> np.ndarray:
+    def relevance(self, s: np.ndarray, j: np.ndarray, day: float | np.ndarray) -> np.ndarray:
         """True relevance in [0, 1] for the pairs (s[i], j[i])."""
         s = np.asarray(s)
         j = np.asarray(j)
@@ -160,11 +162,11 @@ class ApplyModel:
         return relevance_from_components(comps, self.seekers.bias[s] + pair_noise(s, j, self.seed))
 
     def apply_probability(
-        self, s: np.ndarray, j: np.ndarray, position: np.ndarray, day: float
+        self, s: np.ndarray, j: np.ndarray, position: np.ndarray, day: float | np.ndarray
     ) -> np.ndarray:
         return examination(position) * self.relevance(s, j, day)
 
-    def oracle_order(self, s: np.ndarray, j: np.ndarray, day: float) -> np.ndarray:
+    def oracle_order(self, s: np.ndarray, j: np.ndarray, day: float | np.ndarray) -> np.ndarray:
         """Indices that sort the candidate pairs by true relevance, best first."""
         return np.argsort(-self.relevance(s, j, day), kind="stable")
 

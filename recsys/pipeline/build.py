@@ -17,6 +17,7 @@ import pandas as pd
 
 from recsys.data.taxonomy import Taxonomy
 from recsys.jobs import check_catalog
+from recsys.pipeline.candidates import Stage
 from recsys.pipeline.catalog import Popularity, ServingCatalog
 from recsys.pipeline.recommender import Recommender
 from recsys.ranking.coarse import CoarseStage, CoarseWeights
@@ -106,7 +107,7 @@ def build_recommender(
     catalog = ServingCatalog.build(
         jobs, taxonomy, vectors.embeddings, vectors.occupation, popularity
     )
-    stages = [
+    stages: list[Stage] = [
         RecallStage(vectors.index, catalog, settings.recall_k),
         CoarseStage(catalog, CoarseWeights.from_settings(settings), settings.coarse_k),
         FineStage(catalog, ranker),

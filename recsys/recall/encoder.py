@@ -335,7 +335,7 @@ class TitleEncoder:
             found = [
                 v if v is not None else by_title[t] for t, v in zip(titles, found, strict=True)
             ]
-        return np.stack(found)
+        return np.stack([v for v in found if v is not None])
 
     def _embed(self, titles: list[str], batch_size: int) -> np.ndarray:
         """Batches of similar length, so padding (wasted compute) stays small."""

@@ -96,11 +96,11 @@ def neighbour_pools(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     pool = related
     for level in ("broad", "minor", "major"):
         ids = taxonomy.level_ids(level)
-        same = ids[:, None] == ids[None, :]
-        empty = ~(pool & ~np.eye(n, dtype=bool)).any(axis=1)
+        same: np.ndarray = ids[:, None] == ids[None, :]
+        empty = np.logical_not((pool & ~np.eye(n, dtype=bool)).any(axis=1))
         pool = pool | same if level == "broad" else pool | (same & empty[:, None])
     pool &= ~np.eye(n, dtype=bool)
-    empty = ~pool.any(axis=1)
+    empty = np.logical_not(pool.any(axis=1))
     pool[empty] = ~np.eye(n, dtype=bool)[empty]
     row, member = np.nonzero(pool)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
@@ -243,7 +243,9 @@ def fit(
                 for texts in (batch.anchors, batch.positives, batch.negatives)
             ]
             loss = taxonomy_infonce(
-                *embedded,
+                embedded[0],
+                embedded[1],
+                embedded[2],
                 torch.as_tensor(batch.occupation, device=config.device),
                 torch.as_tensor(batch.negative_occupation, device=config.device),
                 config.scale,
@@ -361,7 +363,7 @@ def train_encoder(
         "trained": True,
         "base_model": BASE_MODEL_NAME,
         "base_fingerprint": fingerprint(base_dir),
-        "dim": int(model.get_embedding_dimension()),
+        "dim": int(model.get_embedding_dimension() or 0),
         "max_seq_length": config.max_seq_length,
         "onnx": {"file": ONNX_FILE, "min_cosine_vs_torch": round(agreement, 6)},
         "training": {

@@ -208,6 +208,7 @@ class JobIndex:
         if len(emb) < nlist:
             raise ValueError(f"an IVF index needs >= nlist={nlist} jobs to train, got {len(emb)}")
         quantizer = faiss.IndexFlatIP(self.dim)
+        ivf: faiss.IndexIVF
         if self._kind == "ivf_sq8":
             ivf = faiss.IndexIVFScalarQuantizer(
                 quantizer,
@@ -358,7 +359,11 @@ class JobIndex:
         f = filters or IndexFilter()
         n, c = self._n, self._cols
         mask = self._alive[:n].copy()
-        now = np.datetime64("now", "s") if f.now is None else np.datetime64(f.now, "s")
+        now = (
+            np.datetime64("now", "s")
+            if f.now is None
+            else np.asarray(f.now).astype("datetime64[s]")
+        )
         mask &= c["expires_at"][:n] > now.astype(np.int64)
         if f.min_zone > 1 or f.max_zone < 5:
             zone = c["job_zone"][:n]
@@ -430,9 +435,9 @@ class JobIndex:
         assert self._ivf is not None
         nlist, frac = self._ivf.nlist, n_allowed / max(len(self), 1)
         base = max(self.config.min_nprobe, nlist * self.config.probe_factor * want / len(self))
-        params = faiss.SearchParametersIVF(nprobe=min(nlist, math.ceil(base / frac)))
+        params = faiss.SearchParametersIVF(nprobe=min(nlist, math.ceil(base / frac)))  # type: ignore[call-arg]  # SWIG stubs omit kwargs
         if n_allowed < len(self):  # the IVF lists hold exactly the alive rows
-            params.sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+            params.sel = faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))  # type: ignore[call-arg, arg-type]
         scores, rows = self._ivf.search(q[None, :], want, params=params)
         keep = rows[0] >= 0
         if np.count_nonzero(keep) < want:
@@ -488,7 +493,7 @@ class JobIndex:
         folder.mkdir(parents=True, exist_ok=True)
         n = self._n
         np.save(folder / "embeddings.npy", self._emb[:n])
-        columns = {name: col[:n] for name, col in self._cols.items()}
+        columns: dict[str, Any] = {name: col[:n] for name, col in self._cols.items()}
         np.savez(folder / "columns.npz", alive=self._alive[:n], **columns)
         if self._ivf is not None:
             faiss.write_index(self._ivf, str(folder / "ivf.faiss"))
@@ -534,7 +539,7 @@ class JobIndex:
             zip(index._cols["job_id"][alive_rows].tolist(), alive_rows.tolist(), strict=True)
         )
         if index._kind != "flat":
-            index._ivf = faiss.read_index(str(folder / "ivf.faiss"))
+            index._ivf = faiss.read_index(str(folder / "ivf.faiss"))  # type: ignore[assignment]
         return index
 
 
@@ -562,7 +567,7 @@ def _as_columns(
     """The filter columns as typed 1-d arrays of length n (expiry as int64 seconds)."""
     exp = np.asarray(expires_at)
     exp = exp.astype("datetime64[s]").astype(np.int64) if exp.dtype.kind == "M" else exp
-    cols = {
+    cols: dict[str, np.ndarray] = {
         "job_id": np.asarray(job_ids, np.int64).ravel(),
         "lat": np.asarray(lat, np.float32).ravel(),
         "lon": np.asarray(lon, np.float32).ravel(),

@@ -20,11 +20,13 @@ def index_filter(ctx: RequestContext) -> IndexFilter:
     profile, filters = ctx.profile, ctx.filters
     has_location = profile.lat is not None and profile.lon is not None
     radius = filters.radius_km if has_location else None
-    center = (float(profile.lat), float(profile.lon)) if radius is not None else None  # type: ignore[arg-type]
+    center = None
+    if radius is not None and profile.lat is not None and profile.lon is not None:
+        center = (float(profile.lat), float(profile.lon))
     return IndexFilter(
         center=center,
         radius_km=radius,
-        remote=filters.remote,  # type: ignore[arg-type]
+        remote=filters.remote,
         min_zone=filters.min_zone,
         max_zone=filters.max_zone,
         now=ctx.now,
