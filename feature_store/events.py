@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Final, Literal
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -74,3 +76,46 @@ def read_events(root: Path, start: date | None = None, end: date | None = None) 
         return EVENT_SCHEMA.empty_table().to_pandas()
     frame = pa.concat_tables([pq.read_table(f, schema=EVENT_SCHEMA) for f in files]).to_pandas()
     return frame.drop_duplicates("event_id", keep="first").reset_index(drop=True)
+
+
+def normalize_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Check a batch against the schema and coerce dtypes, so stores and streams see one shape.
+
+    Raises ValueError naming what is wrong (missing columns, unknown types, null ids) because a
+    malformed event from a client should be rejected before it reaches any store.
+    """
+    missing = [c for c in EVENT_COLUMNS if c not in events.columns]
+    if missing:
+        raise ValueError(f"events lack columns {missing}; expected {EVENT_COLUMNS}")
+    frame = events[EVENT_COLUMNS].copy()
+    if frame[["event_id", "user_id", "ts", "job_id", "type"]].isna().to_numpy().any():
+        raise ValueError("events have null event_id, user_id, ts, job_id or type")
+    bad = set(frame["type"].unique()) - set(EVENT_TYPES)
+    if bad:
+        raise ValueError(f"unknown event types {sorted(bad)}; expected {EVENT_TYPES}")
+    frame["event_id"] = frame["event_id"].astype(str)
+    frame["user_id"] = frame["user_id"].astype(str)
+    frame["request_id"] = frame["request_id"].fillna("").astype(str)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("ms")
+    frame["job_id"] = frame["job_id"].astype("int64")
+    frame["type"] = frame["type"].astype(str)
+    frame["position"] = frame["position"].fillna(-1).astype("int16")
+    return frame.reset_index(drop=True)
+
+
+def ts_millis(events: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Epoch milliseconds of a normalized batch's `ts` column."""
+    return events["ts"].dt.as_unit("ms").astype("int64").to_numpy()
+
+
+def events_from_millis(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rebuild schema dtypes for rows whose `ts` is epoch milliseconds (as stored by streams)."""
+    out = frame[EVENT_COLUMNS].copy()
+    out["ts"] = pd.to_datetime(out["ts"].astype("int64"), unit="ms", utc=True).dt.as_unit("ms")
+    out["job_id"] = out["job_id"].astype("int64")
+    out["position"] = out["position"].astype("int16")
+    out["event_id"] = out["event_id"].astype(str)
+    out["user_id"] = out["user_id"].astype(str)
+    out["request_id"] = out["request_id"].astype(str)
+    out["type"] = out["type"].astype(str)
+    return out.reset_index(drop=True)

@@ -100,3 +100,85 @@ def test_serving_holds_position_at_zero() -> None:
     assert design_matrix(rows, "feature")[:, POSITION].tolist() == [0.0, 4.0, 9.0]
     assert design_matrix(rows, "ignore")[:, POSITION].tolist() == [0.0, 0.0, 0.0]
     assert rows[FEATURE_NAMES[POSITION]].tolist() == [0.0, 4.0, 9.0], "input left untouched"
+
+
+def test_cli_train_evaluate_recommend_index(loop_folder: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from recsys.cli.main import app
+
+    runner = CliRunner()
+    events, ranker = loop_folder / "events", tmp_path / "ranker"
+    days = sorted(p.name.split("=")[1] for p in events.iterdir())
+    result = runner.invoke(
+        app,
+        [
+            "ranker",
+            "train",
+            "--events",
+            str(events),
+            "--until",
+            days[0],
+            "--out",
+            str(ranker),
+            "--trees",
+            "20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (ranker / "ranker.json").is_file() and "serving:" in result.output
+    out = tmp_path / "eval.json"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "ranking",
+            "--events",
+            str(events),
+            "--day",
+            "1",
+            "--ranker",
+            str(ranker),
+            "--requests",
+            "20",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_json(out, orient="index").index) >= {"coarse", "oracle", "lightgbm"}
+    result = runner.invoke(
+        app,
+        [
+            "recommend",
+            "--market",
+            str(loop_folder),
+            "--title",
+            "registered nurse",
+            "--location",
+            "Austin, TX",
+            "--k",
+            "5",
+            "--ranker",
+            str(ranker),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "per-stage" in result.output and "total" in result.output
+    bad = runner.invoke(app, ["recommend", "--market", str(loop_folder)])
+    assert bad.exit_code != 0 and "--title" in bad.output
+    result = runner.invoke(
+        app,
+        [
+            "index",
+            "build",
+            "--market",
+            str(loop_folder),
+            "--encoder",
+            "base",
+            "--out",
+            str(tmp_path / "index"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "index" / "meta.json").is_file()

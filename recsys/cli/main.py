@@ -8,6 +8,7 @@ from recsys.cli import (
     data_cmd,
     encoder_cmd,
     evaluate_cmd,
+    index_cmd,
     ranker_cmd,
     recommend_cmd,
     simulate_cmd,
@@ -17,6 +18,7 @@ app = typer.Typer(help="recsys: job recommendations with reasons.", no_args_is_h
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(encoder_cmd.app, name="encoder")
 app.add_typer(evaluate_cmd.app, name="evaluate")
+app.add_typer(index_cmd.app, name="index")
 app.add_typer(ranker_cmd.app, name="ranker")
 app.command("recommend")(recommend_cmd.recommend)
 app.command("simulate")(simulate_cmd.simulate)

@@ -41,6 +41,7 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (
     "days_since_last_activity",
     "is_new_seeker",
     "similar_to_applied",
+    "applied_occupation_share",
     "title_overlap",
     "shown_position",
 )
@@ -102,6 +103,7 @@ def job_features(
     put("days_since_last_activity", hist.days_since_last_activity)
     put("is_new_seeker", float(hist.is_new))
     put("similar_to_applied", signals.similar_to_applied(ctx, catalog, rows))
+    put("applied_occupation_share", signals.applied_occupation_share(ctx, catalog, rows))
     put("title_overlap", signals.title_overlap(ctx, catalog, rows))
     put("shown_position", SERVING_POSITION if position is None else position)
     return out

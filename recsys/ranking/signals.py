@@ -77,3 +77,21 @@ def similar_to_applied(
         return np.zeros(len(rows), np.float32)
     sims = catalog.embeddings[rows] @ catalog.embeddings[applied].T
     return sims.max(axis=1).astype(np.float32)
+
+
+def applied_occupation_share(
+    ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray
+) -> np.ndarray:
+    """Share of the seeker's applied-to jobs in each candidate's (inferred) occupation.
+
+    What a returning seeker applies to says more about their occupation than a loosely typed
+    desired title; 0 for a cold start."""
+    applied = catalog.occupation[ctx.view().applied_rows]
+    applied = applied[applied >= 0]
+    if len(applied) == 0:
+        return np.zeros(len(rows), np.float32)
+    counts = np.bincount(applied, minlength=len(catalog.taxonomy)).astype(np.float32)
+    job_occ = catalog.occupation[rows]
+    return np.where(job_occ >= 0, counts[np.maximum(job_occ, 0)] / len(applied), 0.0).astype(
+        np.float32
+    )

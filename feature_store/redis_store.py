@@ -1,0 +1,175 @@
+"""The Redis online store: one pipeline per batch, one round trip per read.
+
+Keys (under `prefix`): `sh:<user>:a` / `sh:<user>:c` lists of applied / clicked job ids (LPUSH +
+LTRIM keeps them newest first and bounded), `sh:<user>:n` a hash of counters, `last_active` a
+sorted set (ZADD GT keeps the maximum), `pop:<day>` a hash `<job>:i|c|a` per UTC day, `qv:<user>`
+a hash title -> vector and `rc:<user>` a hash key -> cached result, deleted by any new event.
+Cached values carry their own deadline (read against `clock`, so tests need not sleep); Redis
+key TTLs only reclaim memory.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import redis
+
+from feature_store.aggregates import batch_deltas, window_days
+from feature_store.clock import Clock, from_millis, system_clock, to_millis
+from feature_store.definitions import (
+    POPULARITY_WINDOW_DAYS,
+    QUERY_VECTOR,
+    RESULT_CACHE,
+    SEEKER_HISTORY,
+)
+from feature_store.online import FloatArray, SeekerHistory
+from feature_store.redis_conn import connect, delete_prefix
+
+__all__ = ["RedisOnlineStore", "connect"]
+
+_DEADLINE = struct.Struct("<d")
+_POP_FIELDS = (("impressions", "i"), ("clicks", "c"), ("applies", "a"))
+
+
+def _pack(deadline: float, payload: bytes) -> bytes:
+    return _DEADLINE.pack(deadline) + payload
+
+
+def _unpack(value: object, now: float) -> bytes | None:
+    """The payload of a packed value, or None when it is missing or past its deadline."""
+    if not isinstance(value, bytes) or len(value) < _DEADLINE.size:
+        return None
+    (deadline,) = _DEADLINE.unpack_from(value)
+    return value[_DEADLINE.size :] if deadline > now else None
+
+
+def _key_ttl(ttl_s: float) -> int:
+    """Whole seconds Redis keeps a key: a little longer than the value's own deadline."""
+    return max(1, math.ceil(ttl_s)) + 1
+
+
+class RedisOnlineStore:
+    """`OnlineStore` on a redis-py client; `clock` decides TTL expiry (injectable for tests)."""
+
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = "fs:", clock: Clock = system_clock
+    ) -> None:
+        self._r = client
+        self._p = prefix
+        self._clock = clock
+
+    def _sh(self, user_id: str, part: str) -> str:
+        return f"{self._p}sh:{user_id}:{part}"
+
+    def apply_events(self, events: pd.DataFrame) -> None:
+        if events.empty:
+            return
+        max_len = SEEKER_HISTORY.max_len or 0
+        deltas = batch_deltas(events, max_len)
+        pipe = self._r.pipeline(transaction=True)
+        last_active = self._p + "last_active"
+        for d in deltas.users:
+            for part, ids in (("a", d.applied), ("c", d.clicked)):
+                if len(ids):
+                    key = self._sh(d.user_id, part)
+                    pipe.lpush(key, *ids[::-1].tolist())
+                    pipe.ltrim(key, 0, max_len - 1)
+            counts = self._sh(d.user_id, "n")
+            for field, n in (("a", d.n_applies), ("c", d.n_clicks), ("i", d.n_impressions)):
+                if n:
+                    pipe.hincrby(counts, field, n)
+            pipe.zadd(last_active, {d.user_id: d.last_active_ms}, gt=True)
+            pipe.delete(f"{self._p}rc:{d.user_id}")
+        pop = deltas.popularity
+        keep_s = _key_ttl(2 * POPULARITY_WINDOW_DAYS * 86_400.0)
+        for day, rows in pop.groupby("day"):
+            key = f"{self._p}pop:{int(day)}"
+            jobs = rows["job_id"].to_numpy()
+            for column, tag in _POP_FIELDS:
+                counts_of = rows[column].to_numpy()
+                for job, n in zip(jobs[counts_of > 0], counts_of[counts_of > 0], strict=True):
+                    pipe.hincrby(key, f"{job}:{tag}", int(n))
+            pipe.expire(key, keep_s)
+        pipe.execute()
+
+    def seeker_history(self, user_id: str) -> SeekerHistory:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lrange(self._sh(user_id, "a"), 0, -1)
+        pipe.lrange(self._sh(user_id, "c"), 0, -1)
+        pipe.hmget(self._sh(user_id, "n"), ["a", "c", "i"])
+        pipe.zscore(self._p + "last_active", user_id)
+        applied, clicked, counts, last = pipe.execute()
+        if last is None:
+            return SeekerHistory()
+        n_applies, n_clicks, n_impressions = (int(v or 0) for v in counts)
+        return SeekerHistory(
+            applied_job_ids=np.array([int(v) for v in applied], dtype=np.int64),
+            clicked_job_ids=np.array([int(v) for v in clicked], dtype=np.int64),
+            n_applies=n_applies,
+            n_clicks=n_clicks,
+            n_impressions=n_impressions,
+            last_active=from_millis(int(last)),
+        )
+
+    def job_popularity(
+        self, job_ids: npt.NDArray[np.int64], now: datetime
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        job_ids = np.asarray(job_ids, dtype=np.int64)
+        first, last = window_days(to_millis(now), POPULARITY_WINDOW_DAYS)
+        unique = np.unique(job_ids)
+        if not len(unique):
+            empty = np.zeros(0, dtype=np.float32)
+            return empty, empty.copy(), empty.copy()
+        fields = [f"{job}:{tag}" for job in unique.tolist() for _, tag in _POP_FIELDS]
+        pipe = self._r.pipeline(transaction=False)
+        for day in range(first, last + 1):
+            pipe.hmget(f"{self._p}pop:{day}", fields)
+        totals = np.zeros(len(fields), dtype=np.float64)
+        for values in pipe.execute():
+            totals += np.array([int(v) if v is not None else 0 for v in values], dtype=np.float64)
+        per_job = totals.reshape(len(unique), 3)[np.searchsorted(unique, job_ids)]
+        out = per_job.T.astype(np.float32)
+        return out[0], out[1], out[2]
+
+    def get_query_vector(self, user_id: str, title: str) -> FloatArray | None:
+        raw = _unpack(self._r.hget(f"{self._p}qv:{user_id}", title), self._clock())
+        return None if raw is None else np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+    def put_query_vector(self, user_id: str, title: str, vector: FloatArray) -> None:
+        ttl = QUERY_VECTOR.ttl_s or 0.0
+        blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
+        self._put_field(f"{self._p}qv:{user_id}", title, blob, ttl)
+
+    def get_cached(self, user_id: str, key: str) -> bytes | None:
+        return _unpack(self._r.hget(f"{self._p}rc:{user_id}", key), self._clock())
+
+    def put_cached(
+        self, user_id: str, key: str, payload: bytes, ttl_s: float | None = None
+    ) -> None:
+        ttl = (RESULT_CACHE.ttl_s or 0.0) if ttl_s is None else ttl_s
+        self._put_field(f"{self._p}rc:{user_id}", key, bytes(payload), ttl)
+
+    def _put_field(self, key: str, field: str, payload: bytes, ttl_s: float) -> None:
+        """Set one hash field with its own deadline; the key lives as long as its longest field."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, field, _pack(self._clock() + ttl_s, payload))
+        pipe.expire(key, _key_ttl(ttl_s), nx=True)
+        pipe.expire(key, _key_ttl(ttl_s), gt=True)
+        pipe.execute()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._r.ping())
+        except redis.RedisError:
+            return False
+
+    def clear(self) -> None:
+        delete_prefix(self._r, self._p)
+
+    def close(self) -> None:
+        self._r.close()
