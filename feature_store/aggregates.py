@@ -32,6 +32,15 @@ class UserDelta:
     n_impressions: int
     last_active_ms: int
 
+    @property
+    def acted(self) -> bool:
+        """A click or an apply: the seeker's own action, which makes cached results stale.
+
+        Impressions are the service's log of what it showed; they must not invalidate the very
+        list they record.
+        """
+        return self.n_clicks > 0 or self.n_applies > 0
+
 
 @dataclass(frozen=True)
 class BatchDeltas:

@@ -51,7 +51,8 @@ class OnlineStore(Protocol):
     """
 
     def apply_events(self, events: pd.DataFrame) -> None:
-        """Fold a batch into histories, counters and popularity; drop its users' cached results.
+        """Fold a batch into histories, counters and popularity; drop the cached results of
+        users who clicked or applied in it (impressions alone leave the cache alone).
 
         One transaction (SQLite) or pipeline (Redis) per call.
         """
@@ -86,6 +87,14 @@ class OnlineStore(Protocol):
         self, user_id: str, key: str, payload: bytes, ttl_s: float | None = None
     ) -> None:
         """Cache a result for `ttl_s` (default `RESULT_CACHE.ttl_s`) until the user's next event."""
+        ...
+
+    def get_marker(self, name: str) -> str | None:
+        """A note the store keeps until `clear` (e.g. which event log it was materialized from)."""
+        ...
+
+    def set_marker(self, name: str, value: str) -> None:
+        """Keep a note under `name` (replacing an older one)."""
         ...
 
     def ping(self) -> bool:

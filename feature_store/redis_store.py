@@ -84,7 +84,8 @@ class RedisOnlineStore:
                 if n:
                     pipe.hincrby(counts, field, n)
             pipe.zadd(last_active, {d.user_id: d.last_active_ms}, gt=True)
-            pipe.delete(f"{self._p}rc:{d.user_id}")
+            if d.acted:
+                pipe.delete(f"{self._p}rc:{d.user_id}")
         pop = deltas.popularity
         keep_s = _key_ttl(2 * POPULARITY_WINDOW_DAYS * 86_400.0)
         for day, rows in pop.groupby("day"):
@@ -161,6 +162,13 @@ class RedisOnlineStore:
         pipe.expire(key, _key_ttl(ttl_s), nx=True)
         pipe.expire(key, _key_ttl(ttl_s), gt=True)
         pipe.execute()
+
+    def get_marker(self, name: str) -> str | None:
+        value = self._r.hget(f"{self._p}marker", name)
+        return None if value is None else bytes(value).decode()  # type: ignore[arg-type]
+
+    def set_marker(self, name: str, value: str) -> None:
+        self._r.hset(f"{self._p}marker", name, value)
 
     def ping(self) -> bool:
         try:

@@ -43,12 +43,13 @@ CREATE TABLE IF NOT EXISTS query_vector (
     user_id TEXT NOT NULL, title TEXT NOT NULL, vector BLOB NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (user_id, title)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS marker (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS result_cache (
     user_id TEXT NOT NULL, key TEXT NOT NULL, payload BLOB NOT NULL, expires_at REAL NOT NULL,
     PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
 """
-_TABLES = ("seeker", "popularity", "query_vector", "result_cache")
+_TABLES = ("seeker", "popularity", "query_vector", "result_cache", "marker")
 #: SQLite's default limit on bound variables is 999 on old builds; stay well under it.
 _CHUNK = 500
 
@@ -135,7 +136,10 @@ class SqliteOnlineStore:
             # Buckets this far behind the newest event can never be inside a window again.
             oldest_kept = int(pop["day"].max()) - 2 * POPULARITY_WINDOW_DAYS
             conn.execute("DELETE FROM popularity WHERE day < ?", (oldest_kept,))
-            conn.executemany("DELETE FROM result_cache WHERE user_id = ?", ((u,) for u in users))
+            conn.executemany(
+                "DELETE FROM result_cache WHERE user_id = ?",
+                ((d.user_id,) for d in deltas.users if d.acted),
+            )
             conn.execute("DELETE FROM result_cache WHERE expires_at <= ?", (self._clock(),))
 
     def seeker_history(self, user_id: str) -> SeekerHistory:
@@ -215,6 +219,15 @@ class SqliteOnlineStore:
                 "INSERT OR REPLACE INTO result_cache VALUES (?, ?, ?, ?)",
                 (user_id, key, bytes(payload), self._clock() + (ttl or 0.0)),
             )
+
+    def get_marker(self, name: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM marker WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_marker(self, name: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO marker VALUES (?, ?)", (name, value))
 
     def ping(self) -> bool:
         try:

@@ -98,7 +98,8 @@ class JobArrays:
             job_zone=jobs["job_zone"].to_numpy(np.int8),
             seniority=jobs["seniority"].to_numpy(np.int8),
             posted_at=jobs["posted_at"].to_numpy("datetime64[s]"),
-            expires_at=jobs["expires_at"].to_numpy("datetime64[s]"),
+            # a copy the service may write: postings are expired in place
+            expires_at=jobs["expires_at"].to_numpy("datetime64[s]", copy=True),
             employer_rating=jobs["employer_rating"].to_numpy(np.float32),
             salary_min=jobs["salary_min"].to_numpy(np.float32),
             salary_max=jobs["salary_max"].to_numpy(np.float32),

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     # Online store, cache and event stream.
     online_store: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: Path | None = None
+    stream_path: Path | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     # Model registry and tracking.
@@ -69,14 +70,44 @@ class Settings(BaseSettings):
     # API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Key for POST/DELETE /v1/jobs (header X-API-Key); the service warns while it is the default.
     api_admin_key: str = "change-me"
     api_max_k: int = 100
+    api_max_batch: int = 1_000
+    api_max_body_bytes: int = 2_000_000
     cache_ttl_s: int = 60
+    # What the service serves: a market folder (jobs, seekers, events) and a ranker folder from
+    # `recsys ranker train` (None: the demo's, when it exists; else coarse-only).
+    serve_market_dir: Path | None = None
+    serve_ranker_dir: Path | None = None
+    # Served lists are written to the event stream and the feature log in batches this often.
+    impression_flush_s: float = 1.0
+    # The in-process popularity counters are re-read from the online store this often.
+    popularity_refresh_s: float = 60.0
 
     @property
     def store_path(self) -> Path:
         """The SQLite file of the embedded online store."""
         return self.sqlite_path or self.artifacts_dir / "online_store.sqlite"
+
+    @property
+    def event_stream_path(self) -> Path:
+        """The SQLite file of the embedded event stream."""
+        return self.stream_path or self.artifacts_dir / "event_stream.sqlite"
+
+    @property
+    def market_dir(self) -> Path:
+        """The market folder `recsys serve` loads."""
+        return self.serve_market_dir or self.artifacts_dir / "demo" / "market"
+
+    @property
+    def ranker_dir(self) -> Path | None:
+        """The ranker folder `recsys serve` loads: the configured one, else the demo's when it
+        exists; None (or RECSYS_SERVE_RANKER_DIR set empty) serves coarse-only."""
+        if self.serve_ranker_dir is not None or "serve_ranker_dir" in self.model_fields_set:
+            return self.serve_ranker_dir
+        demo = self.artifacts_dir / "demo" / "ranker"
+        return demo if demo.is_dir() else None
 
     @property
     def tracking_uri(self) -> str:

@@ -7,7 +7,6 @@ server answers, except under CI=true where a missing Redis is a failure.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -17,28 +16,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import redis
+from redis_service import redis_client_or_skip
 
 from feature_store import redis_stream, sqlite_stream
 from feature_store.events import read_events
 from feature_store.online import StoreUnavailableError
-from feature_store.redis_conn import connect
 from feature_store.stream import EventStream, RedisStream, SqliteStream, open_stream
 
-REDIS_URL = os.environ.get("RECSYS_REDIS_URL", "redis://127.0.0.1:6379/15")
 T0 = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
-
-
-def redis_client_or_skip() -> redis.Redis:
-    """A client on the test database, flushed; skip (or fail under CI=true) without Redis."""
-    try:
-        client = connect(REDIS_URL)
-    except StoreUnavailableError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true needs Redis: {exc}")
-        pytest.skip(f"Redis tests skipped: {exc}")
-    client.flushdb()
-    return client
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])

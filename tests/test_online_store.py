@@ -6,7 +6,6 @@ server answers, except under CI=true where a missing Redis is a failure.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import redis
+from redis_service import REDIS_URL, redis_client_or_skip
 
 from feature_store.definitions import SEEKER_HISTORY
 from feature_store.events import write_partition
 from feature_store.materialize import materialize
 from feature_store.online import OnlineStore, StoreUnavailableError, open_store
-from feature_store.redis_conn import connect
 from feature_store.redis_store import RedisOnlineStore
 from feature_store.sqlite_store import SqliteOnlineStore
 
-REDIS_URL = os.environ.get("RECSYS_REDIS_URL", "redis://127.0.0.1:6379/15")
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
@@ -38,18 +35,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def redis_client_or_skip() -> redis.Redis:
-    """A client on the test database, flushed; skip (or fail under CI=true) without Redis."""
-    try:
-        client = connect(REDIS_URL)
-    except StoreUnavailableError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true needs Redis: {exc}")
-        pytest.skip(f"Redis tests skipped: {exc}")
-    client.flushdb()
-    return client
 
 
 @pytest.fixture
@@ -172,6 +157,21 @@ def test_new_event_invalidates_only_that_users_cache(store: OnlineStore) -> None
     store.apply_events(events([("u1", T0, 5, "click")]))
     assert store.get_cached("u1", "k") is None
     assert store.get_cached("u2", "k") == b"two"
+
+
+def test_impressions_keep_the_cached_list_they_record(store: OnlineStore) -> None:
+    store.put_cached("u1", "k", b"one")
+    store.apply_events(events([("u1", T0, 5, "impression")]))
+    assert store.get_cached("u1", "k") == b"one"
+
+
+def test_markers_last_until_clear(store: OnlineStore) -> None:
+    assert store.get_marker("materialized") is None
+    store.set_marker("materialized", "2026-03-10")
+    store.set_marker("materialized", "2026-03-11")
+    assert store.get_marker("materialized") == "2026-03-11"
+    store.clear()
+    assert store.get_marker("materialized") is None
 
 
 def test_query_vector_round_trip(store: OnlineStore, clock: FakeClock) -> None:

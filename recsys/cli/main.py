@@ -11,6 +11,7 @@ from recsys.cli import (
     index_cmd,
     ranker_cmd,
     recommend_cmd,
+    serve_cmd,
     simulate_cmd,
 )
 
@@ -21,6 +22,7 @@ app.add_typer(evaluate_cmd.app, name="evaluate")
 app.add_typer(index_cmd.app, name="index")
 app.add_typer(ranker_cmd.app, name="ranker")
 app.command("recommend")(recommend_cmd.recommend)
+app.command("serve")(serve_cmd.serve)
 app.command("simulate")(simulate_cmd.simulate)
 
 

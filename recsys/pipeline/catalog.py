@@ -78,6 +78,9 @@ class Popularity:
     def zeros(cls, n: int) -> Popularity:
         return cls(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32))
 
+    def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.impressions, self.clicks, self.applies
+
     def apply_rate(self, prior: float = 0.03, strength: float = 50.0) -> np.ndarray:
         """Apply rate shrunk toward `prior` with `strength` pseudo-impressions."""
         return (self.applies + prior * strength) / (self.impressions + strength)
@@ -98,20 +101,13 @@ class ServingCatalog:
     popularity: Popularity
     company: np.ndarray = field(init=False)
     duplicate_key: np.ndarray = field(init=False)
-    _sorted_ids: np.ndarray = field(init=False)
-    _sorted_rows: np.ndarray = field(init=False)
+    #: (sorted job ids, their rows), swapped as one object so a reader never sees a mix
+    _id_lookup: tuple[np.ndarray, np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
         self.company = self.jobs["company_id"].to_numpy(np.int64)
-        # Near-duplicate postings: same employer, same title up to case and punctuation.
-        norm = (
-            self.jobs["title"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
-        )
-        key = self.jobs["company_id"].astype(str) + "|" + norm
-        self.duplicate_key = pd.util.hash_pandas_object(key, index=False).to_numpy(np.uint64)
-        order = np.argsort(self.arrays.job_id, kind="stable")
-        self._sorted_ids = self.arrays.job_id[order]
-        self._sorted_rows = order.astype(np.int64)
+        self.duplicate_key = duplicate_keys(self.jobs)
+        self._id_lookup = _id_lookup(self.arrays.job_id)
 
     @classmethod
     def build(
@@ -147,12 +143,58 @@ class ServingCatalog:
 
     def rows_of(self, job_ids: np.ndarray) -> np.ndarray:
         """Catalog rows of job ids (-1 for ids not in the catalog)."""
+        sorted_ids, sorted_rows = self._id_lookup
         job_ids = np.asarray(job_ids, dtype=np.int64)
-        pos = np.searchsorted(self._sorted_ids, job_ids)
-        pos = np.minimum(pos, len(self._sorted_ids) - 1)
-        found = self._sorted_ids[pos] == job_ids
-        return np.where(found, self._sorted_rows[pos], -1)
+        if len(sorted_ids) == 0:
+            return np.full(len(job_ids), -1, np.int64)
+        pos = np.minimum(np.searchsorted(sorted_ids, job_ids), len(sorted_ids) - 1)
+        return np.where(sorted_ids[pos] == job_ids, sorted_rows[pos], -1)
 
     def title_words(self, text: str) -> sp.csr_matrix:
         """The query's words in the catalog's title vocabulary (1 x vocab)."""
         return self.vectorizer.transform([text]).tocsr()
+
+    def append(self, jobs: pd.DataFrame, embeddings: np.ndarray, occupation: np.ndarray) -> None:
+        """Add postings as new rows at the end; existing row ids never change.
+
+        Live requests may read the catalog meanwhile: every column is replaced by a longer copy,
+        and the id lookup last, so a job becomes findable only once all its columns exist. The
+        title vocabulary stays the one fitted at build time (new words do not count for title
+        overlap until the next rebuild). Callers serialise appends (the service holds a lock).
+        """
+        jobs = check_catalog(jobs)
+        clash = np.isin(jobs["job_id"].to_numpy(np.int64), self.arrays.job_id)
+        if clash.any():
+            raise ValueError(f"job ids already in the catalog: {jobs['job_id'][clash].tolist()}")
+        n = len(jobs)
+        merged = pd.concat([self.jobs, jobs], ignore_index=True)
+        self.embeddings = np.concatenate([self.embeddings, np.asarray(embeddings, np.float32)])
+        self.occupation = np.concatenate([self.occupation, np.asarray(occupation, np.int32)])
+        self.skills = sp.vstack([self.skills, self.taxonomy.skill_matrix(jobs["skills"])]).tocsr()
+        self.titles = sp.vstack([self.titles, self.vectorizer.transform(jobs["title"])]).tocsr()
+        pop = self.popularity
+        self.popularity = Popularity(
+            *(np.concatenate([a, np.zeros(n, np.float32)]) for a in pop.as_tuple())
+        )
+        self.company = np.concatenate([self.company, jobs["company_id"].to_numpy(np.int64)])
+        self.duplicate_key = np.concatenate([self.duplicate_key, duplicate_keys(jobs)])
+        self.jobs = merged
+        self.arrays = JobArrays.from_catalog(merged)
+        self._id_lookup = _id_lookup(self.arrays.job_id)
+
+    def expire(self, row: int, when: np.datetime64) -> None:
+        """Mark a posting expired from `when` on (the index drops it separately)."""
+        self.arrays.expires_at[row] = when
+        self.jobs.loc[row, "expires_at"] = pd.Timestamp(when)
+
+
+def duplicate_keys(jobs: pd.DataFrame) -> np.ndarray:
+    """Near-duplicate key per posting: same employer, same title up to case and punctuation."""
+    norm = jobs["title"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+    key = jobs["company_id"].astype(str) + "|" + norm
+    return pd.util.hash_pandas_object(key, index=False).to_numpy(np.uint64)
+
+
+def _id_lookup(job_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(job_ids, kind="stable")
+    return job_ids[order], order.astype(np.int64)

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from feature_store.events import read_events
-from recsys.closed_loop import LoopState, catalog_popularity, seeker_filters, seeker_profile
+from recsys.closed_loop import (
+    LOCAL_RADIUS_KM,
+    LoopState,
+    catalog_popularity,
+    seeker_filters,
+    seeker_profile,
+)
 from recsys.data.geo import get_gazetteer
 from recsys.data.taxonomy import load_taxonomy
 from recsys.evaluation.ranking import evaluate_ranking
@@ -98,40 +104,57 @@ def market_now(market: Market) -> np.datetime64:
     return np.datetime64(f"{end.isoformat()}T12:00:00", "s")
 
 
-def profile_request(
+def inline_profile(
     title: str,
     location: str | None = None,
     skills: list[str] | None = None,
-    k: int = 10,
-    radius_km: float | None = 80.0,
-    remote: str = "acceptable",
     level: int | None = None,
-    now: np.datetime64 | None = None,
-) -> RequestContext:
-    """A cold-start request from an inline profile; the location is resolved by the gazetteer."""
+    wants_remote: bool = False,
+) -> Profile:
+    """A profile sent with the request; the location is resolved by the gazetteer.
+
+    A place coarser than a city (a state, the country) is no point to measure a radius from, so
+    such a profile is marked `relocate` (search anywhere; distance still counts in the ranking).
+    """
     if not title or not title.strip():
         raise ValueError("a profile needs a desired title")
     lat = lon = None
     label = ""
+    precise = False
     if location:
         place = get_gazetteer().resolve(location)
         lat, lon, label = place.lat, place.lon, place.label
-        if place.precision != "city":
-            radius_km = None  # a state or country is not a point to measure a radius from
-    profile = Profile(
+        precise = place.precision == "city"
+    return Profile(
         desired_title=title.strip(),
         skills=list(skills or []),
         lat=lat,
         lon=lon,
         location=label,
         level=level,
+        wants_remote=wants_remote,
+        relocate=not precise,
     )
+
+
+def profile_request(
+    title: str,
+    location: str | None = None,
+    skills: list[str] | None = None,
+    k: int = 10,
+    radius_km: float | None = LOCAL_RADIUS_KM,
+    remote: str = "acceptable",
+    level: int | None = None,
+    now: np.datetime64 | None = None,
+) -> RequestContext:
+    """A cold-start request from an inline profile (see `inline_profile`)."""
+    profile = inline_profile(title, location, skills, level)
     return RequestContext(
         request_id=uuid.uuid4().hex,
         profile=profile,
         now=now if now is not None else np.datetime64("now", "s"),
         k=k,
-        filters=Filters(radius_km=radius_km if lat is not None else None, remote=remote),
+        filters=Filters(radius_km=None if profile.relocate else radius_km, remote=remote),
     )
 
 

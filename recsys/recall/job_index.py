@@ -36,17 +36,23 @@ Why it looks like this (figures measured on the 2-core dev box, dim 384, k = 10,
   clears the alive flag (visible to the very next search through the mask) and removes the
   vectors from the IVF lists; re-adding an id removes its old row first. When more than a quarter
   of the rows are dead the storage is compacted (IVF lists refilled, no retraining).
+- **Thread-safe.** The API answers requests on a thread pool while postings are added and
+  expired; one re-entrant lock serialises searches with updates (FAISS must not search an IVF
+  list it is appending to). Searches are a few ms, so the lock costs little at 2 cores.
 - **The encoder fingerprint travels with the index** and `load` refuses another encoder's index:
   embeddings of two encoders are not comparable, and a silent mismatch ranks garbage.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar
 
 import faiss
 import numpy as np
@@ -63,6 +69,23 @@ GPU_MAX_K: Final[int] = 2048
 FORMAT_VERSION: Final[int] = 1
 _KM_PER_DEGREE_LAT: Final[float] = 111.19
 _COLUMNS: Final[tuple[str, ...]] = ("job_id", "lat", "lon", "remote", "job_zone", "expires_at")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(
+    method: Callable[Concatenate[JobIndex, _P], _R],
+) -> Callable[Concatenate[JobIndex, _P], _R]:
+    """Run `method` holding the index's lock."""
+
+    @functools.wraps(method)
+    def wrapper(self: JobIndex, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class JobIndexError(RuntimeError):
@@ -149,6 +172,7 @@ class JobIndex:
         self._ivf: faiss.IndexIVF | None = None
         self._gpu: Any = None
         self._gpu_stale = True
+        self._lock = threading.RLock()
 
     # ----------------------------------------------------------------------------- building
     @classmethod
@@ -226,6 +250,7 @@ class JobIndex:
         return ivf
 
     # ----------------------------------------------------------------------------- updates
+    @_locked
     def add(
         self,
         job_ids: np.ndarray,
@@ -255,6 +280,7 @@ class JobIndex:
             self._ivf.add_with_ids(emb, np.arange(start, stop, dtype=np.int64))
         self._gpu_stale = True
 
+    @_locked
     def remove(self, job_ids: np.ndarray) -> int:
         """Remove jobs (unknown ids are ignored); visible to the next search. Returns the count."""
         rows = np.fromiter(
@@ -271,6 +297,7 @@ class JobIndex:
             self.compact()
         return len(rows)
 
+    @_locked
     def compact(self) -> None:
         """Drop dead rows from storage (renumbering rows; IVF lists refilled, not retrained)."""
         keep = np.flatnonzero(self._alive[: self._n])
@@ -331,6 +358,7 @@ class JobIndex:
         return f"JobIndex(kind={self._kind!r}, {where}, jobs={len(self)}, dim={self.dim})"
 
     # ----------------------------------------------------------------------------- search
+    @_locked
     def search(
         self, query: np.ndarray, k: int, filters: IndexFilter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -487,6 +515,7 @@ class JobIndex:
         return np.ascontiguousarray(q)
 
     # ----------------------------------------------------------------------------- persistence
+    @_locked
     def save(self, folder: str | Path) -> Path:
         """Write the index, its id map and filter columns, and the encoder fingerprint."""
         folder = Path(folder)

@@ -1,0 +1,1 @@
+"""The HTTP API: thin FastAPI routers over `recsys.service` (built by `api.app.create_app`)."""

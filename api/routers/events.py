@@ -1,0 +1,142 @@
+"""POST /v1/events: one event or a batch of up to 1,000, validated item by item.
+
+The body is parsed by hand rather than by a FastAPI body model so that one bad event is rejected
+alone (with its errors) while the good ones in the same batch are kept. The OpenAPI spec still
+documents the body (see `api.app.EVENT_BODY`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
+
+from api.deps import AppMetrics, AppSettings, Service
+from api.errors import ApiError
+from api.schemas import ErrorResponse, EventIn, EventsResult, RejectedEvent
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+_EVENT = TypeAdapter(EventIn)
+EVENT_BODY_REF = "#/components/schemas/EventsBody"
+
+
+def _items(payload: Any, max_batch: int) -> list[Any]:
+    if isinstance(payload, dict) and "events" in payload and len(payload) == 1:
+        items = payload["events"]
+        if not isinstance(items, list):
+            raise ApiError(422, '"events" must be a list of events')
+    elif isinstance(payload, dict):
+        items = [payload]
+    elif isinstance(payload, list):
+        items = payload
+    else:
+        raise ApiError(422, 'send one event object, a list of events, or {"events": [...]}')
+    if not items:
+        raise ApiError(422, "the batch is empty")
+    if len(items) > max_batch:
+        raise ApiError(413, f"{len(items)} events in one batch; the limit is {max_batch}")
+    return items
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()]
+
+
+@router.post(
+    "",
+    response_model=EventsResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": EVENT_BODY_REF}}},
+        }
+    },
+    responses={
+        413: {"model": ErrorResponse, "description": "batch or body too large"},
+        422: {"model": EventsResult, "description": "every event was rejected"},
+    },
+)
+async def post_events(
+    request: Request, service: Service, settings: AppSettings, metrics: AppMetrics
+) -> JSONResponse:
+    """Log impressions, clicks and applies. Idempotent by `event_id`: a retry counts once.
+
+    Each event is checked on its own: bad ones come back in `rejected` with what to fix, the
+    others are kept. 200 when at least one event was valid, 422 when none was.
+    """
+    body = await request.body()
+    if len(body) > settings.api_max_body_bytes:
+        raise ApiError(
+            413, f"body of {len(body):,} bytes; the limit is {settings.api_max_body_bytes:,}"
+        )
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(422, f"the body is not JSON: {exc}") from None
+    items = _items(payload, settings.api_max_batch)
+    good: list[EventIn] = []
+    positions: list[int] = []
+    rejected: list[RejectedEvent] = []
+    for i, item in enumerate(items):
+        try:
+            good.append(_EVENT.validate_python(item))
+            positions.append(i)
+        except ValidationError as exc:
+            event_id = item.get("event_id") if isinstance(item, dict) else None
+            rejected.append(
+                RejectedEvent(
+                    index=i,
+                    event_id=event_id if isinstance(event_id, str) else None,
+                    errors=_problems(exc),
+                )
+            )
+    frame = _frame(good, service.now())
+    if len(frame):
+        known = service.known_jobs(frame["job_id"].to_numpy())
+        for i in (~known).nonzero()[0].tolist():
+            rejected.append(
+                RejectedEvent(
+                    index=positions[i],
+                    event_id=good[i].event_id,
+                    errors=[f"job_id: no job with id {good[i].job_id}"],
+                )
+            )
+        frame = frame[known]
+    result = service.ingest(frame)
+    rejected.sort(key=lambda r: r.index)
+    metrics.events.labels("accepted").inc(result.accepted)
+    metrics.events.labels("duplicate").inc(result.duplicates)
+    metrics.events.labels("rejected").inc(len(rejected))
+    out = EventsResult(accepted=result.accepted, duplicates=result.duplicates, rejected=rejected)
+    status = 200 if len(frame) else 422
+    return JSONResponse(out.model_dump(), status_code=status)
+
+
+def _frame(events: list[EventIn], now: Any) -> pd.DataFrame:
+    default_ts = pd.Timestamp(now).tz_localize("UTC")
+    rows = [
+        {
+            "event_id": e.event_id,
+            "ts": _utc(e.ts) if e.ts is not None else default_ts,
+            "user_id": e.user_id,
+            "job_id": e.job_id,
+            "type": e.type,
+            "request_id": e.request_id or "",
+            "position": -1 if e.position is None else e.position,
+        }
+        for e in events
+    ]
+    return pd.DataFrame(
+        rows, columns=["event_id", "ts", "user_id", "job_id", "type", "request_id", "position"]
+    )
+
+
+def _utc(ts: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(ts)
+    return stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)

@@ -1,0 +1,182 @@
+"""Request and response bodies: the API's contract, and what the OpenAPI spec is generated from.
+
+Limits (k, lists, string lengths) are part of the schema so a generated client knows them and a
+request past them gets a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Remote = Literal["only", "acceptable", "exclude"]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ErrorBody(BaseModel):
+    """Every error: what went wrong and what to do about it."""
+
+    status: int
+    message: str
+    details: list[dict[str, object]] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class Item(BaseModel):
+    job_id: int
+    title: str
+    company: str
+    location: str = Field(description='"City, ST", or "Remote"')
+    remote: bool
+    score: float = Field(description="the ranker's predicted apply score (coarse score if none)")
+    reasons: list[str]
+
+
+class Debug(BaseModel):
+    timings_ms: dict[str, float] = Field(description="per pipeline step, and the total")
+    candidates: dict[str, int] = Field(description="candidates left after each stage")
+    cached: bool
+
+
+class RecommendationResponse(BaseModel):
+    request_id: str
+    items: list[Item]
+    model_versions: dict[str, str]
+    debug: Debug | None = None
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Text = Field(description="the job title the seeker is after", examples=["Data Engineer"])
+    skills: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100, examples=[["Python", "SQL"]]
+    )
+    location: str | None = Field(
+        None, max_length=200, description='free text, e.g. "Austin, TX"', examples=["Austin, TX"]
+    )
+    seniority: int | None = Field(
+        None, ge=0, le=5, description="0 internship ... 5 executive (LinkedIn's levels)"
+    )
+    wants_remote: bool = False
+
+
+class RecommendationRequest(BaseModel):
+    """A cold start: the profile travels with the request (a user id adds their history)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: ProfileIn
+    user_id: Id | None = None
+    k: int = Field(20, ge=1, le=100)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    radius_km: float | None = Field(None, gt=0, le=20_000)
+    remote: Remote = "acceptable"
+    debug: bool = False
+
+
+class EventIn(BaseModel):
+    """One impression, click or apply. `event_id` makes retries safe: it is counted once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Id
+    type: Literal["impression", "click", "apply"]
+    user_id: Id
+    job_id: int = Field(ge=0)
+    ts: datetime | None = Field(None, description="when it happened (default: now)")
+    request_id: Annotated[str, Field(max_length=128)] | None = None
+    position: int | None = Field(None, ge=-1, le=10_000, description="0-based slot in the list")
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=1_000)
+
+
+class RejectedEvent(BaseModel):
+    index: int = Field(description="position of the event in the batch")
+    event_id: str | None
+    errors: list[str]
+
+
+class EventsResult(BaseModel):
+    accepted: int = Field(description="new events, now in the log")
+    duplicates: int = Field(description="event ids seen before, ignored")
+    rejected: list[RejectedEvent]
+
+
+class JobIn(BaseModel):
+    """A posting to add. Give city/state, or lat/lon, or mark it remote."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: int | None = Field(None, ge=1, le=2**62, description="default: the next free id")
+    title: Text
+    company: Text
+    city: str | None = Field(None, max_length=100)
+    state: str | None = Field(None, max_length=100)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    remote: bool = False
+    seniority: int = Field(1, ge=0, le=5)
+    job_zone: int | None = Field(None, ge=1, le=5, description="default: the coded occupation's")
+    skills: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100
+    )
+    salary_min: float | None = Field(None, ge=0, le=10_000_000)
+    salary_max: float | None = Field(None, ge=0, le=10_000_000)
+    employer_rating: float | None = Field(None, ge=0, le=5)
+    expires_at: datetime | None = None
+
+
+class JobsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobIn] = Field(min_length=1, max_length=1_000)
+
+
+class JobsAdded(BaseModel):
+    job_ids: list[int]
+
+
+class Job(BaseModel):
+    job_id: int
+    title: str
+    company: str
+    city: str
+    state: str
+    lat: float
+    lon: float
+    remote: bool
+    seniority: int
+    occupation: str = Field(description="O*NET-SOC code the title was coded to")
+    skills: list[str]
+    salary_min: float | None
+    salary_max: float | None
+    posted_at: str
+    expires_at: str
+    open: bool
+
+
+class SimilarJobs(BaseModel):
+    job_id: int
+    items: list[Item]
+
+
+class Expired(BaseModel):
+    job_id: int
+    expires_at: str
+
+
+class Health(BaseModel):
+    status: str
+    detail: str = ""

@@ -1,0 +1,45 @@
+"""`recsys serve`: the API under uvicorn, on the settings' stores (SQLite embedded, or Redis)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+
+def serve(
+    market: Path | None = typer.Option(
+        None, "--market", help="market folder to serve (default: the demo's)"
+    ),
+    ranker: Path | None = typer.Option(None, "--ranker", help="folder from `recsys ranker train`"),
+    encoder: str | None = typer.Option(None, "--encoder", help="'base' or an encoder folder"),
+    store: str | None = typer.Option(None, "--store", help="sqlite (embedded) or redis"),
+    host: str | None = typer.Option(None, "--host"),
+    port: int | None = typer.Option(None, "--port"),
+    log_level: str = typer.Option("warning", "--log-level"),
+) -> None:
+    """Start the recommendation API; /readyz turns 200 once models and stores are loaded."""
+    import uvicorn
+
+    from recsys.settings import get_settings
+
+    overrides = {
+        "RECSYS_SERVE_MARKET_DIR": market,
+        "RECSYS_SERVE_RANKER_DIR": ranker,
+        "RECSYS_ENCODER_MODEL": encoder,
+        "RECSYS_ONLINE_STORE": store,
+    }
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[name] = str(value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level=log_level,
+        access_log=False,
+    )

@@ -1,0 +1,278 @@
+"""The API end to end over real stores: SQLite (embedded) and the real Redis server.
+
+Each backend gets one service over the small simulated market (base encoder, coarse-only ranking)
+and the app from the same factory `recsys serve` uses.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from api_service import ADMIN_KEY, make_service
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from recsys.market.market import Market
+from recsys.service.service import RecommendationService
+from recsys.settings import get_settings
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def client(
+    request: pytest.FixtureRequest,
+    small_market: tuple[Market, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[TestClient]:
+    market, _ = small_market
+    folder = tmp_path_factory.mktemp(f"api-{request.param}")
+    service = make_service(market, request.param, folder)
+    settings = get_settings().model_copy(update={"api_admin_key": ADMIN_KEY})
+    with TestClient(create_app(settings, service)) as test_client:
+        yield test_client
+    service.close()
+
+
+def a_user(client: TestClient) -> str:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    return str(service.seekers.market.seekers["user_id"].iat[3])
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["status"] == response.status_code
+    assert body["error"]["message"]
+    return body["error"]  # type: ignore[no-any-return]
+
+
+def test_recommendations_for_a_stored_seeker(client: TestClient) -> None:
+    r = client.get("/v1/recommendations", params={"user_id": a_user(client), "k": 7, "debug": 1})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["items"]) == 7
+    assert body["request_id"] and body["model_versions"]["ranker"] == "coarse-only"
+    for item in body["items"]:
+        assert item["reasons"] and item["title"] and item["company"] and item["location"]
+    scores = [i["score"] for i in body["items"]]
+    assert len({i["job_id"] for i in body["items"]}) == 7
+    assert body["debug"]["candidates"]["recall"] >= body["debug"]["candidates"]["coarse"] >= 7
+    assert {"profile", "recall", "coarse", "fine", "rerank", "total"} <= set(
+        body["debug"]["timings_ms"]
+    )
+    assert scores  # reranked order may differ from score order, but scores are there
+
+
+def test_unknown_user_is_a_404_that_says_what_to_do(client: TestClient) -> None:
+    r = client.get("/v1/recommendations", params={"user_id": "nobody-here"})
+    assert r.status_code == 404
+    assert "inline profile" in error_of(r)["message"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"k": 0}, {"k": 101}, {"remote": "sometimes"}, {"lat": 95}, {"lat": 30.0}, {"user_id": ""}],
+)
+def test_bad_parameters_are_422_naming_the_field(
+    client: TestClient, params: dict[str, Any]
+) -> None:
+    query = {"user_id": a_user(client), **params}
+    r = client.get("/v1/recommendations", params=query)
+    assert r.status_code == 422, r.text
+    error = error_of(r)
+    named = " ".join([error["message"], *(str(d) for d in error["details"])])
+    assert any(name in named for name in params)
+
+
+def test_cold_start_with_an_inline_profile(client: TestClient) -> None:
+    body = {
+        "profile": {"title": "registered nurse", "location": "Houston, TX", "skills": ["Epic"]},
+        "k": 5,
+        "debug": True,
+    }
+    r = client.post("/v1/recommendations", json=body)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["items"]) == 5
+    bad = client.post("/v1/recommendations", json={"profile": {"title": ""}})
+    assert bad.status_code == 422
+    assert "profile.title" in str(error_of(bad)["details"])
+    extra = client.post("/v1/recommendations", json={"profile": {"title": "x"}, "kk": 3})
+    assert extra.status_code == 422
+
+
+def test_results_are_cached_until_the_user_acts(client: TestClient) -> None:
+    user = a_user(client)
+    params = {"user_id": user, "k": 5, "debug": True, "remote": "acceptable"}
+    first = client.get("/v1/recommendations", params=params).json()
+    second = client.get("/v1/recommendations", params=params).json()
+    assert second["debug"]["cached"] is True
+    assert [i["job_id"] for i in second["items"]] == [i["job_id"] for i in first["items"]]
+    assert second["request_id"] != first["request_id"]
+    click = {
+        "event_id": f"cache-{time.time_ns()}",
+        "type": "click",
+        "user_id": user,
+        "job_id": first["items"][0]["job_id"],
+    }
+    assert client.post("/v1/events", json=click).status_code == 200
+    third = client.get("/v1/recommendations", params=params).json()
+    assert third["debug"]["cached"] is False
+
+
+def test_events_keep_the_good_and_reject_the_bad(client: TestClient) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    user = a_user(client)
+    job = int(service.catalog.arrays.job_id[0])
+    tag = time.time_ns()
+    batch = [
+        {"event_id": f"g1-{tag}", "type": "apply", "user_id": user, "job_id": job},
+        {"event_id": f"b1-{tag}", "type": "purchase", "user_id": user, "job_id": job},
+        {"event_id": f"g2-{tag}", "type": "click", "user_id": user, "job_id": job, "position": 2},
+        {"event_id": f"b2-{tag}", "type": "click", "user_id": user, "job_id": 10**15},
+        {"type": "click", "user_id": user, "job_id": job},
+        "not an event",
+    ]
+    r = client.post("/v1/events", json={"events": batch})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2 and body["duplicates"] == 0
+    assert [x["index"] for x in body["rejected"]] == [1, 3, 4, 5]
+    assert "type" in body["rejected"][0]["errors"][0]
+    assert "no job" in body["rejected"][1]["errors"][0]
+    assert "event_id" in body["rejected"][2]["errors"][0]
+    history = service.store.seeker_history(user)
+    assert job in history.applied_job_ids.tolist()
+    again = client.post("/v1/events", json=batch[:3]).json()
+    assert again["accepted"] == 0 and again["duplicates"] == 2
+    assert service.store.seeker_history(user).n_applies == history.n_applies
+
+
+def test_event_batches_have_limits_and_clear_errors(client: TestClient) -> None:
+    one = {"event_id": "x", "type": "click", "user_id": "u", "job_id": 1}
+    too_many = client.post("/v1/events", json=[one] * 1_001)
+    assert too_many.status_code == 413 and "1000" in error_of(too_many)["message"]
+    assert client.post("/v1/events", content=b"{not json").status_code == 422
+    assert client.post("/v1/events", json=[]).status_code == 422
+    all_bad = client.post("/v1/events", json=[{"event_id": "x"}])
+    assert all_bad.status_code == 422 and all_bad.json()["accepted"] == 0
+    huge = client.post("/v1/events", content=b" " * 3_000_000)
+    assert huge.status_code == 413
+
+
+def test_served_lists_are_logged_as_impressions_with_feature_rows(client: TestClient) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    user = str(service.seekers.market.seekers["user_id"].iat[11])
+    before = service.store.seeker_history(user).n_impressions
+    r = client.get("/v1/recommendations", params={"user_id": user, "k": 4})
+    assert r.status_code == 200
+    service.impressions.flush()
+    assert service.store.seeker_history(user).n_impressions == before + 4
+    assert service.drain() >= 4
+    rows = list((service.impressions.features_root).rglob("*.parquet"))
+    assert rows, "no feature rows written"
+    import pandas as pd
+
+    frame = pd.concat([pd.read_parquet(p) for p in rows])
+    served = frame[frame["request_id"] == r.json()["request_id"]]
+    assert served["position"].tolist() == [0, 1, 2, 3]
+    assert served["job_id"].tolist() == [i["job_id"] for i in r.json()["items"]]
+
+
+def test_jobs_read_similar_add_and_expire(client: TestClient) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    job_id = int(service.catalog.arrays.job_id[5])
+    job = client.get(f"/v1/jobs/{job_id}")
+    assert job.status_code == 200 and job.json()["job_id"] == job_id
+    assert client.get("/v1/jobs/999999999").status_code == 404
+    similar = client.get(f"/v1/jobs/{job_id}/similar", params={"k": 5}).json()
+    assert len(similar["items"]) == 5 and job_id not in [i["job_id"] for i in similar["items"]]
+
+    posting = {
+        "title": "Quantum Pastry Engineer",
+        "company": "Test Bakery Labs",
+        "city": "Denver",
+        "state": "CO",
+        "skills": ["Python"],
+    }
+    assert client.post("/v1/jobs", json={"jobs": [posting]}).status_code == 401
+    wrong = client.post("/v1/jobs", json={"jobs": [posting]}, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 403
+    added = client.post("/v1/jobs", json={"jobs": [posting]}, headers={"X-API-Key": ADMIN_KEY})
+    assert added.status_code == 201, added.text
+    new_id = added.json()["job_ids"][0]
+    assert client.get(f"/v1/jobs/{new_id}").json()["open"] is True
+    ask = {"profile": {"title": "Quantum Pastry Engineer", "location": "Denver, CO"}, "k": 5}
+    found = client.post("/v1/recommendations", json=ask).json()
+    assert new_id in [i["job_id"] for i in found["items"]]
+
+    gone = client.delete(f"/v1/jobs/{new_id}", headers={"X-API-Key": ADMIN_KEY})
+    assert gone.status_code == 200
+    assert client.get(f"/v1/jobs/{new_id}").json()["open"] is False
+    after = client.post("/v1/recommendations", json=ask).json()
+    assert new_id not in [i["job_id"] for i in after["items"]]
+    assert client.delete("/v1/jobs/999999999", headers={"X-API-Key": ADMIN_KEY}).status_code == 404
+
+
+def test_operations_routes(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.get("/readyz").status_code == 200
+    client.get("/v1/recommendations", params={"user_id": a_user(client), "k": 3})
+    text = client.get("/metrics").text
+    for name in (
+        "recsys_request_duration_seconds_bucket",
+        "recsys_stage_duration_seconds_bucket",
+        "recsys_stage_candidates_bucket",
+        "recsys_result_cache_total",
+        "recsys_events_total",
+    ):
+        assert name in text, name
+    assert 'route="/v1/recommendations"' in text
+    assert client.get("/no/such/route").json()["error"]["status"] == 404
+
+
+def test_app_loads_in_the_background_and_reports_readiness(
+    small_market: tuple[Market, Path], tmp_path: Path
+) -> None:
+    _, folder = small_market
+    market_copy = tmp_path / "market"
+    shutil.copytree(folder, market_copy)
+    missing = get_settings().model_copy(
+        update={"serve_market_dir": tmp_path / "nowhere", "artifacts_dir": tmp_path}
+    )
+    with TestClient(create_app(missing)) as client:
+        deadline = time.monotonic() + 30
+        while client.app.state.load_error is None and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        r = client.get("/readyz")
+        assert r.status_code == 503 and "no market" in r.json()["detail"]
+        assert client.get("/v1/recommendations", params={"user_id": "u1"}).status_code == 503
+        assert client.get("/healthz").status_code == 200
+    settings = get_settings().model_copy(
+        update={
+            "serve_market_dir": market_copy,
+            "serve_ranker_dir": None,
+            "encoder_model": "base",
+            "sqlite_path": tmp_path / "store.sqlite",
+            "stream_path": tmp_path / "stream.sqlite",
+            "recall_k": 1_500,
+            "coarse_k": 200,
+        }
+    )
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 300
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get("/readyz").status_code == 200
+        service = client.app.state.service  # type: ignore[attr-defined]
+        user = str(service.seekers.market.seekers["user_id"].iat[0])
+        # the cold start filled the store from the market's event log
+        assert service.store.get_marker(f"materialized:{market_copy.resolve()}") is not None
+        assert service.catalog.popularity.impressions.sum() > 0
+        r = client.get("/v1/recommendations", params={"user_id": user, "k": 3})
+        assert r.status_code == 200, r.text
+        assert np.isfinite([i["score"] for i in r.json()["items"]]).all()
