@@ -3,7 +3,8 @@
 Each step is a library call; the demo only chains them and prints what they return:
 data check -> simulated market -> encoder fine-tuning (within its budget) and retrieval metrics ->
 job index -> closed loop (day 0 coarse-only, then a trained ranker) -> ranking evaluation on a
-held-out day against the oracle -> one explained recommendation. Everything lands in
+held-out day against the oracle -> one explained recommendation -> the HTTP service started
+and sent a handful of requests and events. Everything lands in
 `artifacts/demo/` (override the root with RECSYS_ARTIFACTS_DIR).
 """
 
@@ -16,6 +17,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from recsys import demo_api
 from recsys.cli.console import console, kv_table, table
 from recsys.cli.evaluate_cmd import print_ranking_table
 from recsys.closed_loop import run_closed_loop
@@ -184,6 +186,9 @@ def main() -> int:
     console.print(
         kv_table("stage timings (ms)", {k: round(v, 2) for k, v in ctx.timings_ms.items()})
     )
+
+    console.rule("7. the service: `recsys serve`, real requests and events over HTTP")
+    demo_api.run(folder, ranker_dir, encoder_dir, root / "service")
     console.print("[green]demo finished[/green]")
     return 0
 

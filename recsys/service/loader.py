@@ -123,7 +123,7 @@ def load_service(settings: Settings) -> RecommendationService:
         cache_ttl_s=settings.cache_ttl_s,
         impression_flush_s=settings.impression_flush_s,
     )
-    service.recommender.encoder.encode(["warm up"])
+    service.warm_up()
     return service
 
 

@@ -152,9 +152,11 @@ class RecommendationService:
             ),
         )
         if user_id is not None:
+            start = time.perf_counter()
             ctx.history = request_history(
                 self.store.seeker_history(user_id), now, self.seekers.first_seen(user_id)
             )
+            ctx.timings_ms["history"] = (time.perf_counter() - start) * 1e3
         return ctx
 
     def recommend(self, ctx: RequestContext, cache_key: str | None = None) -> ServedResponse:
@@ -182,6 +184,7 @@ class RecommendationService:
                     True,
                     {"cache": ms, "total": ms},
                 )
+        start = time.perf_counter()
         query = None
         if user_id is not None:
             query = self.store.get_query_vector(user_id, ctx.profile.desired_title)
@@ -189,7 +192,9 @@ class RecommendationService:
             query = self.recommender.encoder.encode([ctx.profile.desired_title])[0]
             if user_id is not None:
                 self.store.put_query_vector(user_id, ctx.profile.desired_title, query)
+        ctx.timings_ms["query_vector"] = (time.perf_counter() - start) * 1e3
         result = self.recommender.recommend(ctx, query=query)
+        start = time.perf_counter()
         served_rows = result.items.rows
         items = self.items(served_rows, result.items.scores["fine"], result.reasons)
         features = result.items.features
@@ -207,6 +212,7 @@ class RecommendationService:
             self.store.put_cached(
                 user_id, cache_key, json.dumps(payload).encode(), ttl_s=self.cache_ttl_s
             )
+        ctx.timings_ms["respond"] = (time.perf_counter() - start) * 1e3
         ctx.timings_ms["service_total"] = (time.perf_counter() - t0) * 1e3
         return ServedResponse(
             ctx.request_id, items, self.model_versions, False, ctx.timings_ms, ctx.counts
@@ -244,6 +250,13 @@ class RecommendationService:
                 strict=True,
             )
         ]
+
+    def warm_up(self) -> None:
+        """One request through every stage (not logged, not cached), so the first real request
+        does not pay for lazy initialisation (compiled tree kernels, BLAS, caches)."""
+        title = str(self.catalog.jobs["title"].iat[0])
+        ctx = RequestContext(uuid.uuid4().hex, Profile(desired_title=title), self.now(), k=10)
+        self.recommender.recommend(ctx)
 
     # ------------------------------------------------------------------------------ events
     def ingest(self, events: pd.DataFrame) -> IngestResult:
