@@ -12,11 +12,11 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import TypeAdapter
+from pydantic import Field, TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
@@ -82,6 +82,8 @@ def _load_in_background(app: FastAPI, settings: Settings) -> None:
         app.state.load_error = f"loading failed: {exc}"
         return
     app.state.maintenance = Maintenance(service, settings.popularity_refresh_s).start()
+    if service.follower is not None:
+        service.follower.start()
     app.state.service = service
     log.info("service ready: %s", service.model_versions)
 
@@ -108,6 +110,8 @@ def create_app(
             loader.join()
             if app.state.maintenance is not None:
                 app.state.maintenance.stop()
+            if app.state.service is not None and app.state.service.follower is not None:
+                app.state.service.follower.stop()
             if app.state.service is not None:
                 app.state.service.close()
 
@@ -139,7 +143,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     spec = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
-    body = TypeAdapter(EventIn | EventBatch | list[EventIn]).json_schema(
+    batch = Annotated[list[EventIn], Field(min_length=1, max_length=1_000)]  # as EventBatch's
+    body = TypeAdapter(EventIn | EventBatch | batch).json_schema(
         ref_template="#/components/schemas/{model}"
     )
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})

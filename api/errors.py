@@ -17,6 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
+#: FastAPI's 400 for a body it cannot decode; malformed JSON is its 422 (and ours) already.
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
 
 class ApiError(Exception):
     """An error with its HTTP status, raised by routers and dependencies."""
@@ -57,6 +60,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
+        if exc.status_code == 400 and message == FASTAPI_BODY_ERROR:
+            # a body FastAPI could not even decode (not UTF-8): invalid like any other bad JSON
+            return error_response(422, "the body is not JSON (UTF-8 JSON is expected)")
         if exc.status_code == 404 and message == "Not Found":
             message = "no such route; see /docs for the API"
         elif exc.status_code == 405:

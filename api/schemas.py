@@ -90,7 +90,7 @@ class EventIn(BaseModel):
     event_id: Id
     type: Literal["impression", "click", "apply"]
     user_id: Id
-    job_id: int = Field(ge=0)
+    job_id: int = Field(ge=0, le=2**62)  # as a posting's id; larger ones overflow int64
     ts: datetime | None = Field(None, description="when it happened (default: now)")
     request_id: Annotated[str, Field(max_length=128)] | None = None
     position: int | None = Field(None, ge=-1, le=10_000, description="0-based slot in the list")

@@ -2,10 +2,12 @@
 
 Each step is a library call; the demo only chains them and prints what they return:
 data check -> simulated market -> encoder fine-tuning (within its budget) and retrieval metrics ->
-job index -> closed loop (day 0 coarse-only, then a trained ranker) -> ranking evaluation on a
-held-out day against the oracle -> one explained recommendation -> the HTTP service started
-and sent a handful of requests and events. Everything lands in
-`artifacts/demo/` (override the root with RECSYS_ARTIFACTS_DIR).
+job index -> closed loop (day 0 coarse-only, then a first ranker) -> the lifecycle: the encoder
+registered, a retrain (train, evaluate, register, promote), the champion serving the next day ->
+ranking evaluation on the held-out last day against the oracle -> a second retrain that promotes
+or keeps, with the reason -> one explained recommendation -> the HTTP service started with the
+champion and sent a handful of requests and events. The market and models land in
+`artifacts/demo/`, the registry in `artifacts/mlflow.db` (root: RECSYS_ARTIFACTS_DIR).
 """
 
 from __future__ import annotations
@@ -18,20 +20,26 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from recsys import demo_api
+from recsys.cli import models_cmd
 from recsys.cli.console import console, kv_table, table
 from recsys.cli.evaluate_cmd import print_ranking_table
 from recsys.closed_loop import run_closed_loop
 from recsys.data.check import check_data
 from recsys.data.taxonomy import Taxonomy, load_taxonomy
 from recsys.evaluation.retrieval import SUMMARY_KEYS
+from recsys.lifecycle.encoder_release import register_encoder
+from recsys.lifecycle.retrain import retrain
 from recsys.market.config import MarketConfig
 from recsys.market.market import Market, generate_market
 from recsys.market.summary import market_summary
-from recsys.pipeline.build import build_recommender
+from recsys.pipeline.build import build_recommender, catalog_digest
+from recsys.pipeline.recommender import Recommender
 from recsys.pipeline.serving import evaluate_market_day, profile_request
 from recsys.ranking.train import load_selected, train_rankers
 from recsys.recall.encoder import EncoderError, TitleEncoder, read_metadata
 from recsys.recall.encoder_training import train_encoder
+from recsys.registry.mlflow_registry import ModelRegistry
+from recsys.service.champion import load_champion
 from recsys.settings import get_settings
 
 DEMO_MARKET = MarketConfig(n_jobs=20_000, n_seekers=8_000, days=6, seed=42, start=date(2026, 1, 5))
@@ -69,43 +77,63 @@ def _print_retrieval(folder: Path) -> None:
     console.print(table("retrieval on held-out O*NET titles", SUMMARY_KEYS, rows))
 
 
-def _closed_loop(market: Market, folder: Path, encoder: TitleEncoder) -> Path:
-    """Day 0 coarse-only, train, serve the remaining days with the model, retrain before the
-    held-out last day."""
-    start, days = market.config.start, market.config.days
+def _serve(rec: Recommender, market: Market, folder: Path, days: range, mode: str) -> None:
     t0 = time.perf_counter()
-    rec = build_recommender(market.jobs, market.taxonomy, encoder)
+    totals = run_closed_loop(market, folder, rec, days)
     console.print(
-        f"index over {len(market.jobs):,} jobs ({rec.stage('recall').index.kind}) "  # type: ignore[attr-defined]
-        f"and the catalog built in {time.perf_counter() - t0:.1f} s"
+        f"days {days.start}-{days.stop - 1} served {mode}: {totals['requests']:,} requests, "
+        f"{totals['apply']:,} applies in {time.perf_counter() - t0:.0f} s"
     )
-    phases = [(range(0, SERVE_FROM), None), (range(SERVE_FROM, days - 1), SERVE_FROM - 1)]
-    phases.append((range(days - 1, days), days - 2))
-    ranker_dir = folder / "ranker"
-    for served, trained_until in phases:
-        if trained_until is not None:
-            until = start + timedelta(days=trained_until)
-            t1 = time.perf_counter()
-            report = train_rankers(folder / "events", folder / "features", until, ranker_dir)
-            best = report["selected"]
-            console.print(
-                f"ranker trained on days <= {until} ({report['train_rows']:,} rows, "
-                f"{report['train_applies']:,} applies) in {time.perf_counter() - t1:.0f} s: "
-                + ", ".join(
-                    f"{k} val nDCG@10 {m['ndcg@10']:.3f}" for k, m in report["models"].items()
-                )
-                + f"; serving {best}"
-            )
-            rec.stage("fine").model = load_selected(ranker_dir)[1]  # type: ignore[attr-defined]
-        t1 = time.perf_counter()
-        totals = run_closed_loop(market, folder, rec, served)
-        mode = "coarse-only" if trained_until is None else "fine ranker"
-        console.print(
-            f"days {served.start}-{served.stop - 1} served {mode}: "
-            f"{totals['requests']:,} requests, {totals['apply']:,} applies "
-            f"in {time.perf_counter() - t1:.0f} s"
-        )
-    return ranker_dir
+
+
+def _first_ranker(market: Market, folder: Path, rec: Recommender) -> None:
+    """Day 0 coarse-only, then a first ranker trained on it serves the following days."""
+    until = market.config.start + timedelta(days=SERVE_FROM - 1)
+    _serve(rec, market, folder, range(0, SERVE_FROM), "coarse-only")
+    t0 = time.perf_counter()
+    report = train_rankers(folder / "events", folder / "features", until, folder / "ranker")
+    console.print(
+        f"ranker trained on days <= {until} ({report['train_rows']:,} rows, "
+        f"{report['train_applies']:,} applies) in {time.perf_counter() - t0:.0f} s: "
+        + ", ".join(f"{k} val nDCG@10 {m['ndcg@10']:.3f}" for k, m in report["models"].items())
+        + f"; serving {report['selected']}"
+    )
+    rec.stage("fine").model = load_selected(folder / "ranker")[1]  # type: ignore[attr-defined]
+
+
+def _retrain(market: Market, day_index: int) -> dict[str, object]:
+    """`recsys retrain` for one day of the market; prints the gate's decision."""
+    day = market.config.start + timedelta(days=day_index)
+    summary = retrain(day)
+    seconds = summary["seconds"]
+    console.print(f"retrain {day}: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
+    console.print(f"[bold]{summary['message']}[/bold]")
+    return summary
+
+
+def _champion(rec: Recommender) -> str:
+    """Load the registry's champion into the pipeline; returns its label."""
+    champion = load_champion(ModelRegistry.from_settings(get_settings()))
+    if champion is None:
+        raise RuntimeError("the registry has no champion after the first retrain")
+    rec.stage("fine").model = champion.model  # type: ignore[attr-defined]
+    return champion.label
+
+
+def _reset_registry() -> None:
+    """A fresh embedded registry and retrain folders, so the demo's first retrain has no
+    champion from an earlier run (a configured MLflow server is left alone)."""
+    s = get_settings()
+    if s.mlflow_uri is not None:
+        return
+    for path in (s.artifacts_dir / "mlflow.db",):
+        path.unlink(missing_ok=True)
+    for folder in (s.mlflow_artifacts, s.retrain_root):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _index_key(rec: Recommender, market: Market) -> str:
+    return f"{rec.encoder.fingerprint[:16]}-{catalog_digest(market.jobs)}"
 
 
 def main() -> int:
@@ -136,7 +164,27 @@ def main() -> int:
     _print_retrieval(encoder_dir)
 
     console.rule("4. the closed loop: serve, log, train, serve")
-    ranker_dir = _closed_loop(market, folder, encoder)
+    t0 = time.perf_counter()
+    rec = build_recommender(market.jobs, market.taxonomy, encoder)
+    console.print(
+        f"index over {len(market.jobs):,} jobs ({rec.stage('recall').index.kind}) "  # type: ignore[attr-defined]
+        f"and the catalog built in {time.perf_counter() - t0:.1f} s"
+    )
+    _first_ranker(market, folder, rec)
+    last = DEMO_MARKET.days - 1
+    _serve(rec, market, folder, range(SERVE_FROM, last), "by the first ranker")
+
+    console.rule("5. the model lifecycle: retrain, register, promote")
+    _reset_registry()
+    encoder_release = register_encoder(
+        encoder_dir, index_dir=settings.artifacts_dir / "catalog_cache" / _index_key(rec, market)
+    )
+    console.print(
+        f"title encoder version {encoder_release['version']}: {encoder_release['reason']}"
+    )
+    _retrain(market, last - 1)
+    label = _champion(rec)
+    _serve(rec, market, folder, range(last, last + 1), f"by the champion ({label})")
     summary = market_summary(market, folder)
     console.print(
         kv_table(
@@ -148,15 +196,20 @@ def main() -> int:
         )
     )
 
-    console.rule("5. offline ranking evaluation on the held-out last day")
-    frame = evaluate_market_day(folder, DEMO_MARKET.days - 1, ranker_dir, str(encoder_dir))
-    print_ranking_table(frame, f"day {DEMO_MARKET.days - 1}")
+    console.rule("6. offline ranking evaluation on the held-out last day")
+    candidates = settings.retrain_root / (DEMO_MARKET.start + timedelta(days=last - 1)).isoformat()
+    frame = evaluate_market_day(folder, last, candidates / "candidates", str(encoder_dir))
+    print_ranking_table(frame, f"day {last}")
     out = root / "ranking_evaluation.json"
     out.write_text(json.dumps(json.loads(frame.to_json(orient="index")), indent=2) + "\n")
     console.print(f"saved {out}")
 
-    console.rule("6. one request, explained")
-    rec = build_recommender(market.jobs, taxonomy, encoder, ranker=load_selected(ranker_dir)[1])
+    console.rule("7. a second retrain: promote or keep")
+    _retrain(market, last)
+    models_cmd.list_models()
+    label = _champion(rec)
+
+    console.rule(f"8. one request, explained (champion {label})")
     ctx = profile_request(
         "react developer",
         "Austin, TX",
@@ -187,8 +240,8 @@ def main() -> int:
         kv_table("stage timings (ms)", {k: round(v, 2) for k, v in ctx.timings_ms.items()})
     )
 
-    console.rule("7. the service: `recsys serve`, real requests and events over HTTP")
-    demo_api.run(folder, ranker_dir, encoder_dir, root / "service")
+    console.rule("9. the service: `recsys serve` with the champion, real requests and events")
+    demo_api.run(folder, folder / "ranker", encoder_dir, root / "service")
     console.print("[green]demo finished[/green]")
     return 0
 

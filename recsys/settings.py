@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,15 @@ class Settings(BaseSettings):
 
     # Model registry and tracking.
     mlflow_uri: str | None = None
+    # A candidate ranker becomes champion only with nDCG@10 on the held-out day at least this
+    # much above the champion's (absolute), and only after the sanity checks pass.
+    promotion_margin: float = 0.002
+    # Requests replayed per policy by the retrain's offline evaluation.
+    retrain_eval_requests: int = 300
+    # The API serves the registry's champion ranker (when a registry exists) and follows the
+    # alias, polling every model_poll_s seconds; False: the ranker folder only.
+    serve_from_registry: bool = True
+    model_poll_s: float = 10.0
 
     # Recall.
     recall_k: int = 10_000
@@ -75,6 +84,12 @@ class Settings(BaseSettings):
     api_max_k: int = 100
     api_max_batch: int = 1_000
     api_max_body_bytes: int = 2_000_000
+    # Requests running the pipeline at once; the others wait their turn. More threads than
+    # cores only trade the GIL and the caches back and forth (measured: collapse under load).
+    api_max_concurrency: int = 2
+    # uvicorn worker processes of `recsys serve`: each loads the catalog and models (~1.2 GB at
+    # 100k jobs); more than one sidesteps the GIL on a multi-core box.
+    api_workers: int = 1
     cache_ttl_s: int = 60
     # What the service serves: a market folder (jobs, seekers, events) and a ranker folder from
     # `recsys ranker train` (None: the demo's, when it exists; else coarse-only).
@@ -89,6 +104,14 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The SQLite file of the embedded online store."""
         return self.sqlite_path or self.artifacts_dir / "online_store.sqlite"
+
+    @field_validator(
+        "serve_ranker_dir", "serve_market_dir", "sqlite_path", "stream_path", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """RECSYS_SERVE_RANKER_DIR= (empty) means "none", not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def event_stream_path(self) -> Path:
@@ -108,6 +131,16 @@ class Settings(BaseSettings):
             return self.serve_ranker_dir
         demo = self.artifacts_dir / "demo" / "ranker"
         return demo if demo.is_dir() else None
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        """Where runs of the embedded registry keep their artifacts."""
+        return (self.artifacts_dir / "mlartifacts").resolve()
+
+    @property
+    def retrain_root(self) -> Path:
+        """One folder per retrain date: `<root>/<YYYY-MM-DD>/` holds every step's output."""
+        return self.artifacts_dir / "retrain"
 
     @property
     def tracking_uri(self) -> str:

@@ -257,6 +257,7 @@ def test_app_loads_in_the_background_and_reports_readiness(
             "serve_market_dir": market_copy,
             "serve_ranker_dir": None,
             "encoder_model": "base",
+            "serve_from_registry": False,
             "sqlite_path": tmp_path / "store.sqlite",
             "stream_path": tmp_path / "stream.sqlite",
             "recall_k": 1_500,

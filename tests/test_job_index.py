@@ -296,3 +296,39 @@ def test_short_ivf_answer_falls_back_to_exact(catalog) -> None:
     assert len(ids) == min(1_000, allowed.sum())
     assert allowed[jobs["job_id"].isin(ids).to_numpy()].all()
     assert len(np.intersect1d(ids, want)) / len(want) >= 0.95
+
+
+def test_readers_overlap_and_writers_run_alone() -> None:
+    import threading
+    import time
+
+    from recsys.recall.rwlock import ReadWriteLock
+
+    lock = ReadWriteLock()
+    inside: list[int] = []
+    peak = {"readers": 0, "mixed": False}
+    writing = threading.Event()
+
+    def reader() -> None:
+        with lock.reading():
+            inside.append(1)
+            peak["readers"] = max(peak["readers"], len(inside))
+            peak["mixed"] |= writing.is_set()
+            time.sleep(0.05)
+            inside.pop()
+
+    def writer() -> None:
+        with lock.writing(), lock.writing():  # re-entrant for the writing thread
+            writing.set()
+            peak["mixed"] |= bool(inside)
+            time.sleep(0.05)
+            writing.clear()
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    threads.insert(2, threading.Thread(target=writer))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert peak["readers"] >= 2
+    assert not peak["mixed"]

@@ -2,7 +2,7 @@
 
 The body is parsed by hand rather than by a FastAPI body model so that one bad event is rejected
 alone (with its errors) while the good ones in the same batch are kept. The OpenAPI spec still
-documents the body (see `api.app.EVENT_BODY`).
+documents the body (the `EventsBody` component, see `api.app._openapi`).
 """
 
 from __future__ import annotations
@@ -59,7 +59,10 @@ def _problems(exc: ValidationError) -> list[str]:
     },
     responses={
         413: {"model": ErrorResponse, "description": "batch or body too large"},
-        422: {"model": EventsResult, "description": "every event was rejected"},
+        422: {
+            "model": EventsResult | ErrorResponse,
+            "description": "every event was rejected (an EventsResult), or the body is not a batch",
+        },
     },
 )
 async def post_events(

@@ -16,7 +16,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 JobId = Annotated[int, Path(ge=0, le=2**62, description="the posting's id")]
 NOT_FOUND: dict[int | str, dict[str, object]] = {
-    404: {"model": ErrorResponse, "description": "unknown job id"}
+    404: {"model": ErrorResponse, "description": "unknown job id"},
+    422: {"model": ErrorResponse, "description": "invalid parameters"},
 }
 ADMIN: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse, "description": "no admin key"},

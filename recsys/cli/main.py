@@ -9,8 +9,10 @@ from recsys.cli import (
     encoder_cmd,
     evaluate_cmd,
     index_cmd,
+    models_cmd,
     ranker_cmd,
     recommend_cmd,
+    retrain_cmd,
     serve_cmd,
     simulate_cmd,
 )
@@ -20,8 +22,10 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(encoder_cmd.app, name="encoder")
 app.add_typer(evaluate_cmd.app, name="evaluate")
 app.add_typer(index_cmd.app, name="index")
+app.add_typer(models_cmd.app, name="models")
 app.add_typer(ranker_cmd.app, name="ranker")
 app.command("recommend")(recommend_cmd.recommend)
+app.command("retrain")(retrain_cmd.retrain)
 app.command("serve")(serve_cmd.serve)
 app.command("simulate")(simulate_cmd.simulate)
 

@@ -17,6 +17,9 @@ def serve(
     store: str | None = typer.Option(None, "--store", help="sqlite (embedded) or redis"),
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="worker processes (default RECSYS_API_WORKERS, 1)"
+    ),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Start the recommendation API; /readyz turns 200 once models and stores are loaded."""
@@ -33,6 +36,14 @@ def serve(
     for name, value in overrides.items():
         if value is not None:
             os.environ[name] = str(value)
+    # Requests run side by side on the API's threads; intra-op thread pools (BLAS, OpenMP in
+    # FAISS, onnxruntime) on top of that only fight over the same cores.
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("RECSYS_ENCODER_ONNX_THREADS", "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     get_settings.cache_clear()
     settings = get_settings()
     uvicorn.run(
@@ -40,6 +51,7 @@ def serve(
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
+        workers=workers or settings.api_workers,
         log_level=log_level,
         access_log=False,
     )

@@ -32,9 +32,10 @@ class FineStage:
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
         features = job_features(ctx, self.catalog, candidates)
-        if self.model is None:
+        model = self.model  # read once: a hot swap mid-request must not mix two models
+        if model is None:
             score = candidates.scores["coarse"]
         else:
-            score = np.asarray(self.model.predict(features), dtype=np.float32)
+            score = np.asarray(model.predict(features), dtype=np.float32)
         out = Candidates(candidates.rows, {**candidates.scores, "fine": score}, features)
         return out.top("fine", len(out))

@@ -68,6 +68,51 @@ def list_metrics(
     }
 
 
+def split_training_set(
+    data: pd.DataFrame, until: date, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, valid): the rows served on `until` are held out; with one day only, a fifth of
+    its requests."""
+    day = data["ts"].dt.date
+    valid_mask = (day == until).to_numpy()
+    if valid_mask.all() or not valid_mask.any():
+        requests = data["request_id"].unique()
+        held = set(
+            np.random.default_rng(seed).choice(requests, max(1, len(requests) // 5), replace=False)
+        )
+        valid_mask = data["request_id"].isin(held).to_numpy()
+    return data[~valid_mask], data[valid_mask]
+
+
+def train_one(
+    kind: str,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    out: Path,
+    config: RankerTrainingConfig | None = None,
+) -> dict[str, Any]:
+    """Train one kind, save it to `out`, and return its validation metrics (nDCG@10 and AUC
+    over the held-out logged lists, positions held at the serving slot)."""
+    config = config or RankerTrainingConfig()
+    t0 = time.perf_counter()
+    model = make_ranker(
+        kind,
+        objective=config.objective,
+        n_estimators=config.n_estimators,
+        learning_rate=config.learning_rate,
+        random_state=config.seed,
+    )
+    group = None
+    if config.objective == "lambdarank":
+        group = train.groupby("request_id", sort=False).size().to_numpy()
+    X_train = design_matrix(train, config.position)
+    model.fit(X_train, train["apply"].to_numpy(), group=group, feature_names=list(FEATURE_NAMES))
+    seconds = time.perf_counter() - t0
+    metrics = list_metrics(valid, model.predict(design_matrix(valid, "ignore")))
+    model.save(Path(out))
+    return {**metrics, "train_seconds": round(seconds, 2)}
+
+
 def train_rankers(
     events_root: Path,
     features_root: Path,
@@ -80,18 +125,7 @@ def train_rankers(
     record which one serves in `out/ranker.json`."""
     config = config or RankerTrainingConfig()
     data = build_training_set(events_root, features_root, until)
-    day = data["ts"].dt.date
-    valid_mask = (day == until).to_numpy()
-    if valid_mask.all() or not valid_mask.any():  # one day only: hold out a fifth of requests
-        requests = data["request_id"].unique()
-        held = set(
-            np.random.default_rng(config.seed).choice(
-                requests, max(1, len(requests) // 5), replace=False
-            )
-        )
-        valid_mask = data["request_id"].isin(held).to_numpy()
-    train, valid = data[~valid_mask], data[valid_mask]
-    X_train, X_valid = design_matrix(train, config.position), design_matrix(valid, "ignore")
+    train, valid = split_training_set(data, until, config.seed)
     out = Path(out)
     report: dict[str, Any] = {
         "until": until.isoformat(),
@@ -100,32 +134,17 @@ def train_rankers(
         "valid_rows": len(valid),
         "train_applies": int(train["apply"].sum()),
         "features": list(FEATURE_NAMES),
-        "models": {},
+        "models": {kind: train_one(kind, train, valid, out / kind, config) for kind in kinds},
     }
-    for kind in kinds:
-        t0 = time.perf_counter()
-        model = make_ranker(
-            kind,
-            objective=config.objective,
-            n_estimators=config.n_estimators,
-            learning_rate=config.learning_rate,
-            random_state=config.seed,
-        )
-        group = None
-        if config.objective == "lambdarank":
-            group = train.groupby("request_id", sort=False).size().to_numpy()
-        model.fit(
-            X_train, train["apply"].to_numpy(), group=group, feature_names=list(FEATURE_NAMES)
-        )
-        seconds = time.perf_counter() - t0
-        metrics = list_metrics(valid, model.predict(X_valid))
-        model.save(out / kind)
-        report["models"][kind] = {**metrics, "train_seconds": round(seconds, 2)}
-    best = max(report["models"], key=lambda k: np.nan_to_num(report["models"][k]["ndcg@10"]))
-    report["selected"] = best
+    report["selected"] = best_kind(report["models"])
     out.mkdir(parents=True, exist_ok=True)
     (out / SELECTION_FILE).write_text(json.dumps(report, indent=2))
     return report
+
+
+def best_kind(models: dict[str, dict[str, Any]]) -> str:
+    """The kind with the best validation nDCG@10 (NaN counts as 0)."""
+    return max(models, key=lambda k: np.nan_to_num(models[k]["ndcg@10"]))
 
 
 def load_selected(folder: Path) -> tuple[str, Any]:

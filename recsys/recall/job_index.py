@@ -37,8 +37,8 @@ Why it looks like this (figures measured on the 2-core dev box, dim 384, k = 10,
   vectors from the IVF lists; re-adding an id removes its old row first. When more than a quarter
   of the rows are dead the storage is compacted (IVF lists refilled, no retraining).
 - **Thread-safe.** The API answers requests on a thread pool while postings are added and
-  expired; one re-entrant lock serialises searches with updates (FAISS must not search an IVF
-  list it is appending to). Searches are a few ms, so the lock costs little at 2 cores.
+  expired; a readers-writer lock lets searches run side by side and keeps updates apart from
+  them (FAISS must not search an IVF list it is appending to).
 - **The encoder fingerprint travels with the index** and `load` refuses another encoder's index:
   embeddings of two encoders are not comparable, and a silent mismatch ranks garbage.
 """
@@ -48,7 +48,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.geo import haversine_km
+from recsys.recall.rwlock import ReadWriteLock
 
 RemoteMode = Literal["only", "acceptable", "exclude"]
 IndexKind = Literal["flat", "ivf", "ivf_sq8"]
@@ -75,14 +75,27 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _locked(
+def _reads(
     method: Callable[Concatenate[JobIndex, _P], _R],
 ) -> Callable[Concatenate[JobIndex, _P], _R]:
-    """Run `method` holding the index's lock."""
+    """Run `method` as a reader: alongside other searches, never during an update."""
 
     @functools.wraps(method)
     def wrapper(self: JobIndex, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with self._lock:
+        with self._lock.reading():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _writes(
+    method: Callable[Concatenate[JobIndex, _P], _R],
+) -> Callable[Concatenate[JobIndex, _P], _R]:
+    """Run `method` alone: no search sees a half-applied update."""
+
+    @functools.wraps(method)
+    def wrapper(self: JobIndex, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._lock.writing():
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -172,7 +185,7 @@ class JobIndex:
         self._ivf: faiss.IndexIVF | None = None
         self._gpu: Any = None
         self._gpu_stale = True
-        self._lock = threading.RLock()
+        self._lock = ReadWriteLock()
 
     # ----------------------------------------------------------------------------- building
     @classmethod
@@ -250,7 +263,7 @@ class JobIndex:
         return ivf
 
     # ----------------------------------------------------------------------------- updates
-    @_locked
+    @_writes
     def add(
         self,
         job_ids: np.ndarray,
@@ -280,7 +293,7 @@ class JobIndex:
             self._ivf.add_with_ids(emb, np.arange(start, stop, dtype=np.int64))
         self._gpu_stale = True
 
-    @_locked
+    @_writes
     def remove(self, job_ids: np.ndarray) -> int:
         """Remove jobs (unknown ids are ignored); visible to the next search. Returns the count."""
         rows = np.fromiter(
@@ -297,7 +310,7 @@ class JobIndex:
             self.compact()
         return len(rows)
 
-    @_locked
+    @_writes
     def compact(self) -> None:
         """Drop dead rows from storage (renumbering rows; IVF lists refilled, not retrained)."""
         keep = np.flatnonzero(self._alive[: self._n])
@@ -358,7 +371,7 @@ class JobIndex:
         return f"JobIndex(kind={self._kind!r}, {where}, jobs={len(self)}, dim={self.dim})"
 
     # ----------------------------------------------------------------------------- search
-    @_locked
+    @_reads
     def search(
         self, query: np.ndarray, k: int, filters: IndexFilter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -515,7 +528,7 @@ class JobIndex:
         return np.ascontiguousarray(q)
 
     # ----------------------------------------------------------------------------- persistence
-    @_locked
+    @_reads
     def save(self, folder: str | Path) -> Path:
         """Write the index, its id map and filter columns, and the encoder fingerprint."""
         folder = Path(folder)

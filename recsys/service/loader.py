@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,11 +90,22 @@ def load_service(settings: Settings) -> RecommendationService:
     taxonomy = load_taxonomy(settings.data_dir)
     market = Market.load(folder, taxonomy)
     encoder = TitleEncoder.load(serving_encoder(settings))
-    kind, model, ranker_version = None, None, "coarse-only"
-    if settings.ranker_dir is not None:
+    model: object | None = None
+    ranker_version = "coarse-only"
+    follower_args = _champion(settings)
+    if follower_args is not None and follower_args[1] is not None:
+        champion = follower_args[1]
+        model, ranker_version = champion.model, champion.label
+    elif settings.ranker_dir is not None:
         kind, model = load_selected(settings.ranker_dir)
         ranker_version = f"{kind}:{folder_digest(settings.ranker_dir / kind)}"
-    recommender = build_recommender(market.jobs, taxonomy, encoder, ranker=model, settings=settings)
+    recommender = build_recommender(
+        market.jobs,
+        taxonomy,
+        encoder,
+        ranker=model,  # type: ignore[arg-type]
+        settings=settings,
+    )
     store = open_store(
         settings.online_store, sqlite_path=settings.store_path, redis_url=settings.redis_url
     )
@@ -122,9 +134,38 @@ def load_service(settings: Settings) -> RecommendationService:
         model_versions=versions,
         cache_ttl_s=settings.cache_ttl_s,
         impression_flush_s=settings.impression_flush_s,
+        max_concurrency=settings.api_max_concurrency,
     )
     service.warm_up()
+    if follower_args is not None:
+        from recsys.service.champion import ChampionFollower
+
+        registry, champion = follower_args
+        service.follower = ChampionFollower(
+            service, registry, settings.model_poll_s, champion.version if champion else None
+        )
     return service
+
+
+def _champion(settings: Settings) -> tuple[Any, Any] | None:
+    """(registry, champion or None) when the service follows a registry, else None.
+
+    An unreachable registry at start is logged and the ranker folder serves instead.
+    """
+    if not settings.serve_from_registry:
+        return None
+    from recsys.service.champion import load_champion, registry_configured
+
+    if not registry_configured(settings):
+        return None
+    from recsys.registry.mlflow_registry import ModelRegistry, RegistryUnavailableError
+
+    registry = ModelRegistry.from_settings(settings)
+    try:
+        return registry, load_champion(registry)
+    except RegistryUnavailableError as exc:
+        log.warning("model registry unreachable at start (%s); serving the ranker folder", exc)
+        return registry, None
 
 
 class Maintenance:

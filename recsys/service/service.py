@@ -90,6 +90,7 @@ class RecommendationService:
         model_versions: dict[str, str],
         cache_ttl_s: float = 60.0,
         impression_flush_s: float = 1.0,
+        max_concurrency: int = 2,
     ):
         self.recommender = recommender
         self.seekers = seekers
@@ -100,7 +101,10 @@ class RecommendationService:
         self.model_versions = dict(model_versions)
         self.cache_ttl_s = cache_ttl_s
         self._postings_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrency))
         self.impressions = ImpressionLog(self.ingest, features_root, flush_s=impression_flush_s)
+        #: set by the loader when a registry is followed (a ChampionFollower); started by the app
+        self.follower: Any = None
         self.refresh_popularity()
 
     # ------------------------------------------------------------------------------ requests
@@ -164,6 +168,8 @@ class RecommendationService:
         pipeline; either way the list is logged as impressions."""
         t0 = time.perf_counter()
         user_id = ctx.user_id
+        if cache_key is not None:  # a new champion must not serve the old one's cached lists
+            cache_key = f"{cache_key}:{self.model_versions.get('ranker', '')}"
         if user_id is not None and cache_key is not None:
             hit = self.store.get_cached(user_id, cache_key)
             if hit is not None:
@@ -184,16 +190,19 @@ class RecommendationService:
                     True,
                     {"cache": ms, "total": ms},
                 )
+        title = ctx.profile.desired_title
+        query = None if user_id is None else self.store.get_query_vector(user_id, title)
+        encoded = query is None
         start = time.perf_counter()
-        query = None
-        if user_id is not None:
-            query = self.store.get_query_vector(user_id, ctx.profile.desired_title)
-        if query is None:
-            query = self.recommender.encoder.encode([ctx.profile.desired_title])[0]
-            if user_id is not None:
-                self.store.put_query_vector(user_id, ctx.profile.desired_title, query)
-        ctx.timings_ms["query_vector"] = (time.perf_counter() - start) * 1e3
-        result = self.recommender.recommend(ctx, query=query)
+        with self._slots:
+            entered = time.perf_counter()
+            ctx.timings_ms["queue"] = (entered - start) * 1e3
+            if query is None:
+                query = self.recommender.encoder.encode([title])[0]
+            ctx.timings_ms["query_vector"] = (time.perf_counter() - entered) * 1e3
+            result = self.recommender.recommend(ctx, query=query)
+        if user_id is not None and encoded:
+            self.store.put_query_vector(user_id, title, query)
         start = time.perf_counter()
         served_rows = result.items.rows
         items = self.items(served_rows, result.items.scores["fine"], result.reasons)
@@ -250,6 +259,12 @@ class RecommendationService:
                 strict=True,
             )
         ]
+
+    def swap_ranker(self, model: object, label: str) -> None:
+        """Serve `model` from the next request on; requests in flight finish on the old one
+        (the fine stage reads its model once per request)."""
+        self.recommender.stage("fine").model = model  # type: ignore[attr-defined]
+        self.model_versions = {**self.model_versions, "ranker": label}
 
     def warm_up(self) -> None:
         """One request through every stage (not logged, not cached), so the first real request

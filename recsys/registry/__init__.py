@@ -1,0 +1,1 @@
+"""The model registry (MLflow) and the promotion gate between challenger and champion."""

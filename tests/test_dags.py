@@ -1,0 +1,254 @@
+"""The Airflow DAGs in pipelines/dags.
+
+Services: none. Airflow runs from this venv with a throwaway AIRFLOW_HOME under /tmp
+(`airflow_env.py`, set before Airflow is first imported and restored after this module).
+
+* Integrity tests (fast, no metadata database): the DAG folder parses without errors and
+  without importing `recsys`, both DAGs carry tags, retries, no catchup and one active run, and
+  the daily tasks are wired in the retrain's order.
+* `@pytest.mark.airflow`: `airflow db migrate` into a SQLite metadata database in that home, then
+  `dag.test()` runs `daily_retrain` in process for the last day of a small closed-loop market
+  (served feature rows, the retrain's input), with its own artifacts folder and embedded MLflow.
+  The base encoder's occupation index is linked from the repo's `artifacts/` when it is there;
+  otherwise the run encodes the O*NET titles first (a few minutes more on two cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow_env import DAGS_FOLDER, AirflowHome, airflow_environment
+from conftest import COARSE_K, RECALL_K
+
+from recsys.market.market import Market
+from recsys.settings import get_settings
+
+DAILY, WEEKLY = "daily_retrain", "weekly_encoder"
+#: the daily retrain's edges, upstream task -> its downstream tasks
+DAILY_EDGES = {
+    "extract": {"training_set"},
+    "training_set": {"train_lightgbm", "train_xgboost"},
+    "train_lightgbm": {"evaluate"},
+    "train_xgboost": {"evaluate"},
+    "evaluate": {"register"},
+    "register": {"promote"},
+    "promote": {"rebuild_index"},
+    "rebuild_index": {"notify"},
+    "notify": set(),
+}
+
+
+@pytest.fixture(scope="module")
+def airflow_home() -> Iterator[AirflowHome]:
+    with airflow_environment() as home:
+        yield home
+
+
+def load_dags(home: AirflowHome) -> Any:
+    """A fresh DagBag of pipelines/dags (`home`: Airflow must be set up first)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+@pytest.fixture(scope="module")
+def bag(airflow_home: AirflowHome) -> Any:
+    return load_dags(airflow_home)
+
+
+# ------------------------------------------------------------------------------- integrity
+def test_dag_folder_imports_cleanly(bag: Any) -> None:
+    assert bag.import_errors == {}
+    assert {DAILY, WEEKLY} <= set(bag.dags)
+
+
+@pytest.mark.parametrize("dag_id", [DAILY, WEEKLY])
+def test_dag_policies(bag: Any, dag_id: str) -> None:
+    dag = bag.dags[dag_id]
+    assert dag.tags and "recsys" in dag.tags
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.start_date is not None and dag.start_date.tzinfo is not None
+    assert dag.doc_md, "the module docstring explains the DAG"
+    for task in dag.tasks:
+        assert task.retries >= 1, task.task_id
+        assert task.retry_delay.total_seconds() > 0, task.task_id
+        assert task.execution_timeout is not None, task.task_id
+
+
+def test_schedules(bag: Any) -> None:
+    daily, weekly = bag.dags[DAILY].timetable, bag.dags[WEEKLY].timetable
+    # data intervals: the logical date is the start of the (finished) day being retrained
+    assert type(daily).__name__ == "CronDataIntervalTimetable"
+    assert daily.expression == "0 0 * * *"
+    assert weekly.expression == "0 0 * * 0"
+    assert bag.dags[WEEKLY].tasks[0].execution_timeout.total_seconds() >= 4 * 3600
+
+
+def test_daily_task_order(bag: Any) -> None:
+    from recsys.ranking.train import KINDS
+
+    dag = bag.dags[DAILY]
+    assert {t.task_id for t in dag.tasks} == set(DAILY_EDGES)
+    assert {f"train_{k}" for k in KINDS} == {t for t in DAILY_EDGES if t.startswith("train_")}, (
+        "one training task per recsys.ranking.train.KINDS"
+    )
+    for task_id, downstream in DAILY_EDGES.items():
+        assert dag.get_task(task_id).downstream_task_ids == downstream, task_id
+    upstream = {t: {u for u, d in DAILY_EDGES.items() if t in d} for t in DAILY_EDGES}
+    for task_id, expected in upstream.items():
+        assert dag.get_task(task_id).upstream_task_ids == expected, task_id
+
+
+def test_dag_files_parse_without_recsys(airflow_home: AirflowHome) -> None:
+    """The DAG processor re-parses these files all the time: no torch / LightGBM / MLflow."""
+    heavy = ("recsys", "torch", "lightgbm", "xgboost", "mlflow", "pandas")
+    code = (
+        "import runpy, sys, time\n"
+        "t = time.perf_counter()\n"
+        f"for name in ('daily_retrain', 'weekly_encoder'):\n"
+        f"    runpy.run_path(f'{DAGS_FOLDER}/{{name}}.py')\n"
+        "print(time.perf_counter() - t)\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **airflow_home.env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.splitlines()
+    assert out[-1] == "[]", f"parsing the DAG files imported {out[-1]}"
+    assert float(out[-2]) < 5.0
+
+
+def test_tasks_wrap_the_retrain_steps(bag: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each task calls its step with RetrainJob.of(logical date) and returns a JSON-able dict."""
+    from recsys.lifecycle import retrain
+
+    calls: list[tuple[str, Any, tuple[Any, ...]]] = []
+
+    def fake(name: str) -> Any:
+        def step(job: retrain.RetrainJob, *args: Any) -> dict[str, Any]:
+            calls.append((name, job.day, args))
+            return {"day": job.day, "table": {"big": 1}, "n": 1}
+
+        return step
+
+    for name in retrain.STEPS:
+        monkeypatch.setattr(retrain, name, fake(name))
+    dag = bag.dags[DAILY]
+    when = datetime(2026, 1, 7, tzinfo=UTC)
+    for task in dag.tasks:
+        out = task.python_callable(*task.op_args, **task.op_kwargs, logical_date=when)
+        assert out == {"day": "2026-01-07", "n": 1}, task.task_id
+        assert json.loads(json.dumps(out)) == out
+    assert sorted(c[0] for c in calls) == sorted([*retrain.STEPS, "train"])
+    assert {c[1].isoformat() for c in calls} == {"2026-01-07"}
+    assert sorted(c[2] for c in calls if c[0] == "train") == [("lightgbm",), ("xgboost",)]
+    extract = dag.get_task("extract")
+    with pytest.raises(ValueError, match="logical date"):
+        extract.python_callable(logical_date=None)
+
+
+# ----------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def served_market(
+    small_market: tuple[Market, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Market, Path, Path]:
+    """(market, market folder, artifacts folder): every day of the small market served by a
+    coarse-only recommender, so the folder has the feature rows the retrain trains on."""
+    from recsys.closed_loop import run_closed_loop
+    from recsys.pipeline.build import build_recommender
+    from recsys.recall.encoder import TitleEncoder
+
+    market, _ = small_market
+    root = tmp_path_factory.mktemp("airflow_retrain")
+    folder, artifacts = root / "market", root / "artifacts"
+    artifacts.mkdir()
+    repo_artifacts = get_settings().artifacts_dir.resolve()
+    encoder = TitleEncoder.load("base")
+    # the O*NET title embeddings (57k titles) and the ONNX export, read-only, from the repo
+    for name in (f"occupation_titles_{encoder.fingerprint[:16]}.npz", "encoder_cache"):
+        if (repo_artifacts / name).exists():
+            (artifacts / name).symlink_to(repo_artifacts / name)
+    settings = get_settings().model_copy(
+        update={"artifacts_dir": artifacts, "recall_k": RECALL_K, "coarse_k": COARSE_K}
+    )
+    rec = build_recommender(market.jobs, market.taxonomy, encoder, settings=settings)
+    market.save(folder)
+    run_closed_loop(market, folder, rec, range(market.config.days))
+    return market, folder, artifacts
+
+
+@pytest.mark.airflow
+def test_daily_retrain_dag_runs_end_to_end(
+    airflow_home: AirflowHome,
+    served_market: tuple[Market, Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from recsys.lifecycle.retrain import RetrainJob, promote
+    from recsys.registry.mlflow_registry import CHAMPION, RANKER_MODEL, ModelRegistry
+
+    market, folder, artifacts = served_market
+    day = market.config.start + timedelta(days=market.config.days - 1)  # its last day
+    for key in ("RECSYS_MLFLOW_URI", "RECSYS_STREAM_PATH", "RECSYS_SQLITE_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {
+        "RECSYS_ARTIFACTS_DIR": str(artifacts),
+        "RECSYS_SERVE_MARKET_DIR": str(folder),
+        "RECSYS_ENCODER_MODEL": "base",
+        "RECSYS_ONLINE_STORE": "sqlite",
+        "RECSYS_RETRAIN_EVAL_REQUESTS": "60",
+        "RECSYS_RECALL_K": str(RECALL_K),
+        "RECSYS_COARSE_K": str(COARSE_K),
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        assert ModelRegistry.from_settings(settings).by_alias(RANKER_MODEL, CHAMPION) is None
+
+        t0 = time.perf_counter()
+        airflow_home.migrate()
+        migrate_s = time.perf_counter() - t0
+
+        dag = load_dags(airflow_home).dags[DAILY]
+        for task in dag.tasks:
+            task.retries = 0  # fail the test at once instead of waiting out retry_delay
+        t0 = time.perf_counter()
+        run = dag.test(logical_date=datetime(day.year, day.month, day.day, tzinfo=UTC))
+        run_s = time.perf_counter() - t0
+        print(f"\nairflow db migrate {migrate_s:.1f}s; dag.test({day}) {run_s:.1f}s")
+
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert states == dict.fromkeys(DAILY_EDGES, "success"), states
+        assert run.state == "success"
+
+        folder_out = settings.retrain_root / day.isoformat()
+        summary = json.loads((folder_out / "summary.json").read_text())
+        assert summary["promoted"] is True, "no champion before: the first candidate is promoted"
+        registry = ModelRegistry.from_settings(settings)
+        champion = registry.by_alias(RANKER_MODEL, CHAMPION)
+        assert champion is not None and champion.version == summary["champion"]
+
+        versions = [v.version for v in registry.versions(RANKER_MODEL)]
+        before = json.loads((folder_out / "promote.json").read_text())
+        again = promote(RetrainJob.of(day, settings))
+        assert again == before
+        assert [v.version for v in registry.versions(RANKER_MODEL)] == versions
+        after = registry.by_alias(RANKER_MODEL, CHAMPION)
+        assert after is not None and after.version == champion.version
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
