@@ -443,6 +443,16 @@ def counter_values(samples: Samples, name: str) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------- load
+def stage_samples(ok: list[Any]) -> dict[str, list[float]]:
+    """The server's `debug.timings_ms` of every uncached response, per stage."""
+    stages: dict[str, list[float]] = {}
+    for o in ok:
+        if not o.cached:
+            for stage, ms in o.timings_ms.items():
+                stages.setdefault(stage, []).append(ms)
+    return stages
+
+
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
     if not seconds:
         return {k: float("nan") for k in ("p50", "p90", "p99", "max", "mean")}
@@ -535,11 +545,7 @@ async def open_loop(
     end = max(o.done for o in outcomes)
     lat = percentiles_ms([o.done - o.due for o in ok])
     lag = [o.sent - o.due for o in outcomes]
-    stages: dict[str, list[float]] = {}
-    for o in ok:
-        if not o.cached:
-            for stage, ms in o.timings_ms.items():
-                stages.setdefault(stage, []).append(ms)
+    stages = stage_samples(ok)
     return {
         "rate": rate,
         "sent": n,
@@ -582,11 +588,7 @@ async def closed_loop(
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall = time.perf_counter() - t0
     ok = [o for o in outcomes if o.status == 200 and not o.error]
-    stages: dict[str, list[float]] = {}
-    for o in ok:
-        if not o.cached:
-            for stage, ms in o.timings_ms.items():
-                stages.setdefault(stage, []).append(ms)
+    stages = stage_samples(ok)
     return {
         "sent": n,
         "concurrency": concurrency,

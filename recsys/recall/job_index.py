@@ -227,14 +227,15 @@ class JobIndex:
         missing = [c for c in _COLUMNS if c not in jobs.columns]
         if missing:
             raise ValueError(f"job catalog lacks columns {missing}; expected {list(_COLUMNS)}")
+        job_ids, lat, lon, remote, zone, expires = catalog_columns(jobs)
         return cls.build(
-            jobs["job_id"].to_numpy(np.int64),
+            job_ids,
             embeddings,
-            jobs["lat"].to_numpy(np.float32),
-            jobs["lon"].to_numpy(np.float32),
-            jobs["remote"].to_numpy(bool),
-            jobs["job_zone"].to_numpy(np.int8),
-            jobs["expires_at"].to_numpy("datetime64[s]"),
+            lat,
+            lon,
+            remote,
+            zone,
+            expires,
             fingerprint,
             kind,
             config,
@@ -586,6 +587,20 @@ class JobIndex:
 
 
 # --------------------------------------------------------------------------------- helpers
+def catalog_columns(
+    jobs: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(job_id, lat, lon, remote, job_zone, expires_at) of a catalog frame, as `add` takes them."""
+    return (
+        jobs["job_id"].to_numpy(np.int64),
+        jobs["lat"].to_numpy(np.float32),
+        jobs["lon"].to_numpy(np.float32),
+        jobs["remote"].to_numpy(bool),
+        jobs["job_zone"].to_numpy(np.int8),
+        jobs["expires_at"].to_numpy("datetime64[s]"),
+    )
+
+
 def _empty_columns(n: int) -> dict[str, np.ndarray]:
     return {
         "job_id": np.zeros(n, np.int64),

@@ -27,7 +27,7 @@ from recsys.closed_loop import LOCAL_RADIUS_KM
 from recsys.pipeline.candidates import Filters, Profile, RequestContext
 from recsys.pipeline.catalog import ServingCatalog
 from recsys.pipeline.recommender import Recommender
-from recsys.recall.job_index import IndexFilter, JobIndex
+from recsys.recall.job_index import IndexFilter, JobIndex, catalog_columns
 from recsys.service.impression_log import ImpressionLog, ServedList
 from recsys.service.jobs import new_postings
 from recsys.service.seekers import SeekerDirectory, request_history
@@ -369,15 +369,8 @@ class RecommendationService:
             unknown_zone = jobs["job_zone"] <= 0
             jobs.loc[unknown_zone, "job_zone"] = taxonomy.job_zones[occupation][unknown_zone]
             self.catalog.append(jobs, embeddings, occupation)
-            self.index.add(
-                jobs["job_id"].to_numpy(np.int64),
-                embeddings,
-                jobs["lat"].to_numpy(np.float32),
-                jobs["lon"].to_numpy(np.float32),
-                jobs["remote"].to_numpy(bool),
-                jobs["job_zone"].to_numpy(np.int8),
-                jobs["expires_at"].to_numpy("datetime64[s]"),
-            )
+            job_ids, lat, lon, remote, zone, expires = catalog_columns(jobs)
+            self.index.add(job_ids, embeddings, lat, lon, remote, zone, expires)
             return [int(i) for i in jobs["job_id"]]
 
     def expire_posting(self, job_id: int) -> str:
