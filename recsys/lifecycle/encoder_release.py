@@ -65,7 +65,7 @@ def register_encoder(
     decision = decide(metrics[GATE_METRIC], champion_score, settings.promotion_margin, [])
     registry.set_version_tag(ENCODER_MODEL, version.version, "decision", decision.reason)
     registry.set_alias(ENCODER_MODEL, CHAMPION if decision.promote else CHALLENGER, version.version)
-    log.warning("encoder version %s %s", version.version, decision.reason)
+    log.info("encoder version %s %s", version.version, decision.reason)
     return {
         "version": version.version,
         "promoted": decision.promote,

@@ -321,7 +321,7 @@ def promote(job: RetrainJob) -> dict[str, Any]:
             registry.set_version_tag(RANKER_MODEL, version, "previous_champion", current.version)
         registry.set_alias(RANKER_MODEL, CHAMPION, version)
         registry.delete_alias(RANKER_MODEL, CHALLENGER)
-    log.warning("retrain %s: version %s %s", job.day, version, decision.reason)
+    log.info("retrain %s: version %s %s", job.day, version, decision.reason)
     return job.write(
         "promote",
         {
@@ -385,7 +385,7 @@ def notify(job: RetrainJob) -> dict[str, Any]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a") as out:
         out.write(line + "\n")
-    log.warning(line)
+    log.info(line)
     return job.write(
         "summary",
         {
