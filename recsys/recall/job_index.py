@@ -22,9 +22,13 @@ Why it looks like this (figures measured on the 2-core dev box, dim 384, k = 10,
 - **Hard filters inside the search, never after it.** A query first computes the allowed mask
   (alive, not expired, job zone range, remote mode, radius, excluded ids; the radius runs the
   haversine only on rows inside a latitude band). Then, with `a` allowed rows among `n` alive:
-  if `a <= sqrt(probe_factor * k * n)` (the point where an IVF scan that still finds k allowed
-  vectors reads more rows than the allowed set itself) the search is exact over the allowed rows;
-  otherwise IVF searches with the bitmap selector and a proportionally larger nprobe. An IVF
+  if `a <= exact_factor * k` (default 1: the answer is then nearly every allowed row) the search
+  is exact over the allowed rows; otherwise IVF searches with the bitmap selector and a
+  proportionally larger nprobe. The exact path gathers float32 rows and is bound by memory
+  bandwidth, while IVF-SQ8 scans int8 codes: on 150 seekers' real filters (80 km radius, remote
+  allowed; 100k jobs, k = 10,000, one thread) IVF for every filtered query took 4.6 ms p50 /
+  6.6 ms p99 against 9.2 / 14.7 ms for the earlier rule (exact below sqrt(probe_factor * k * n)
+  = 67k allowed rows), returning 99.9% of the same jobs. An IVF
   answer shorter than `min(k, a)` falls back to the exact path, so filtering never collapses
   recall: the answer always holds `min(k, a)` jobs, all of them allowed.
 - **GPU.** With `faiss.get_num_gpus() > 0` a replica is made with `faiss.index_cpu_to_all_gpus`.
@@ -148,6 +152,7 @@ class IndexConfig:
     exact_below: int = 50_000  # kind="auto": exact below this many jobs, IVF-SQ8 above
     nlist: int | None = None  # IVF lists; None: ~2 * sqrt(n), a power of two in [64, 4096]
     probe_factor: float = 4.5  # probed lists hold ~probe_factor * k allowed vectors
+    exact_factor: float = 1.0  # filtered queries go exact only below exact_factor * k allowed
     min_nprobe: int = 16
     train_per_list: int = 40  # k-means training points per list
     compact_dead_fraction: float = 0.25
@@ -451,7 +456,7 @@ class JobIndex:
 
     def _exact_limit(self, k: int) -> float:
         """Allowed-set size below which exact search over it beats a filtered IVF scan."""
-        return math.sqrt(self.config.probe_factor * k * max(len(self), 1))
+        return self.config.exact_factor * k
 
     def _search_exact(
         self, q: np.ndarray, want: int, mask: np.ndarray, n_allowed: int
