@@ -29,6 +29,10 @@ from recsys.ranking.training_data import feature_frame, write_feature_rows
 
 #: seekers who will not relocate search within this radius (remote jobs pass any radius).
 LOCAL_RADIUS_KM = 80.0
+#: a seeker counts as new this long after first being seen.
+NEW_SEEKER_DAYS = 2
+#: days since last activity for a seeker never seen active.
+NEVER_ACTIVE_DAYS = 365.0
 
 
 @dataclass
@@ -50,14 +54,18 @@ class LoopState:
         applied = self.applied.get(row, [])
         first_seen = np.datetime64(market.seekers["first_seen"].iat[row], "s")
         last = self.last_active.get(row)
-        since = (now - last).astype("timedelta64[s]").astype(float) / 86400 if last else 365.0
+        since = (
+            (now - last).astype("timedelta64[s]").astype(float) / 86400
+            if last
+            else NEVER_ACTIVE_DAYS
+        )
         return History(
             applied_job_ids=np.array(applied[-50:], dtype=np.int64),
             n_applies=len(applied),
             n_clicks=self.clicks.get(row, 0),
             n_impressions=self.impressions.get(row, 0),
             days_since_last_activity=since,
-            is_new=bool((now - first_seen) < np.timedelta64(2, "D")),
+            is_new=bool((now - first_seen) < np.timedelta64(NEW_SEEKER_DAYS, "D")),
         )
 
     def observe(self, market: Market, events: pd.DataFrame) -> None:
@@ -181,11 +189,8 @@ class RecommenderPolicy:
     def observe(self, market: Market, events: pd.DataFrame) -> None:
         """Fold a day's events into histories and the catalog's popularity counters."""
         self.state.observe(market, events)
-        pop = self.recommender.catalog.popularity
-        day = catalog_popularity(self.recommender.catalog, events)
-        pop.impressions += day.impressions
-        pop.clicks += day.clicks
-        pop.applies += day.applies
+        catalog = self.recommender.catalog
+        catalog.popularity.add(catalog_popularity(catalog, events))
 
 
 def catalog_popularity(catalog: ServingCatalog, events: pd.DataFrame) -> Popularity:

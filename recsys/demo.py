@@ -126,8 +126,7 @@ def _reset_registry() -> None:
     s = get_settings()
     if s.mlflow_uri is not None:
         return
-    for path in (s.artifacts_dir / "mlflow.db",):
-        path.unlink(missing_ok=True)
+    (s.artifacts_dir / "mlflow.db").unlink(missing_ok=True)
     for folder in (s.mlflow_artifacts, s.retrain_root):
         shutil.rmtree(folder, ignore_errors=True)
 

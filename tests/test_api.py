@@ -65,7 +65,7 @@ def test_recommendations_for_a_stored_seeker(client: TestClient) -> None:
     assert {"profile", "recall", "coarse", "fine", "rerank", "total"} <= set(
         body["debug"]["timings_ms"]
     )
-    assert scores  # reranked order may differ from score order, but scores are there
+    assert np.isfinite(scores).all()  # reranked order may differ from score order
 
 
 def test_unknown_user_is_a_404_that_says_what_to_do(client: TestClient) -> None:

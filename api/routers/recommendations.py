@@ -78,7 +78,7 @@ def recommend_for_user(
     cached per user for a short while; the user's next click or apply refreshes them.
     """
     _check_k(k, settings.api_max_k)
-    options = RequestOptions(k, lat, lon, radius_km, remote, debug)
+    options = RequestOptions(k, lat, lon, radius_km, remote)
     try:
         ctx = service.user_request(user_id, options)
     except UnknownUserError as exc:
@@ -98,9 +98,7 @@ def recommend_for_profile(
     p = body.profile
     try:
         profile = inline_profile(p.title, p.location, p.skills, p.seniority, p.wants_remote)
-        options = RequestOptions(
-            body.k, body.lat, body.lon, body.radius_km, body.remote, body.debug
-        )
+        options = RequestOptions(body.k, body.lat, body.lon, body.radius_km, body.remote)
         ctx = service.profile_request(profile, options, body.user_id)
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None

@@ -18,9 +18,11 @@ the Airflow DAG's tasks and `recsys retrain --date D` call the very same functio
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -401,30 +403,23 @@ def notify(job: RetrainJob) -> dict[str, Any]:
 def retrain(day: date | str, settings: Settings | None = None) -> dict[str, Any]:
     """Every step in order, as the DAG runs them (the two kinds one after the other)."""
     job = RetrainJob.of(day, settings)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    extract(job)
-    timings["extract"] = time.perf_counter() - t0
-    for name, step in (("training_set", training_set),):
-        start = time.perf_counter()
-        step(job)
-        timings[name] = time.perf_counter() - start
-    for kind in KINDS:
-        start = time.perf_counter()
-        train(job, kind)
-        timings[f"train_{kind}"] = time.perf_counter() - start
-    for name, step in (
+    steps: list[tuple[str, Callable[[RetrainJob], object]]] = [
+        ("extract", extract),
+        ("training_set", training_set),
+        *((f"train_{kind}", functools.partial(train, kind=kind)) for kind in KINDS),
         ("evaluate", evaluate),
         ("register", register),
         ("promote", promote),
         ("rebuild_index", rebuild_index),
         ("notify", notify),
-    ):
+    ]
+    seconds: dict[str, float] = {}
+    for name, step in steps:
         start = time.perf_counter()
         step(job)
-        timings[name] = time.perf_counter() - start
+        seconds[name] = round(time.perf_counter() - start, 2)
     summary = job.read("summary")
-    summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    summary["seconds"] = seconds
     return job.write("summary", summary)
 
 

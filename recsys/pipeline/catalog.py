@@ -81,6 +81,12 @@ class Popularity:
     def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.impressions, self.clicks, self.applies
 
+    def add(self, other: Popularity) -> None:
+        """Add `other`'s counts in place, over the rows both hold (a catalog may have grown)."""
+        for mine, theirs in zip(self.as_tuple(), other.as_tuple(), strict=True):
+            n = min(len(mine), len(theirs))
+            mine[:n] += theirs[:n]
+
     def apply_rate(self, prior: float = 0.03, strength: float = 50.0) -> np.ndarray:
         """Apply rate shrunk toward `prior` with `strength` pseudo-impressions."""
         return (self.applies + prior * strength) / (self.impressions + strength)

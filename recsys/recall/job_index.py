@@ -79,30 +79,23 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _reads(
-    method: Callable[Concatenate[JobIndex, _P], _R],
-) -> Callable[Concatenate[JobIndex, _P], _R]:
-    """Run `method` as a reader: alongside other searches, never during an update."""
+def _holding(
+    mode: Literal["reading", "writing"],
+) -> Callable[[Callable[Concatenate[JobIndex, _P], _R]], Callable[Concatenate[JobIndex, _P], _R]]:
+    """Run the method holding the index lock: as a reader (alongside other searches, never
+    during an update) or as the writer (alone, so no search sees a half-applied update)."""
 
-    @functools.wraps(method)
-    def wrapper(self: JobIndex, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with self._lock.reading():
-            return method(self, *args, **kwargs)
+    def decorate(
+        method: Callable[Concatenate[JobIndex, _P], _R],
+    ) -> Callable[Concatenate[JobIndex, _P], _R]:
+        @functools.wraps(method)
+        def wrapper(self: JobIndex, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with getattr(self._lock, mode)():
+                return method(self, *args, **kwargs)
 
-    return wrapper
+        return wrapper
 
-
-def _writes(
-    method: Callable[Concatenate[JobIndex, _P], _R],
-) -> Callable[Concatenate[JobIndex, _P], _R]:
-    """Run `method` alone: no search sees a half-applied update."""
-
-    @functools.wraps(method)
-    def wrapper(self: JobIndex, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with self._lock.writing():
-            return method(self, *args, **kwargs)
-
-    return wrapper
+    return decorate
 
 
 class JobIndexError(RuntimeError):
@@ -269,7 +262,7 @@ class JobIndex:
         return ivf
 
     # ----------------------------------------------------------------------------- updates
-    @_writes
+    @_holding("writing")
     def add(
         self,
         job_ids: np.ndarray,
@@ -299,7 +292,7 @@ class JobIndex:
             self._ivf.add_with_ids(emb, np.arange(start, stop, dtype=np.int64))
         self._gpu_stale = True
 
-    @_writes
+    @_holding("writing")
     def remove(self, job_ids: np.ndarray) -> int:
         """Remove jobs (unknown ids are ignored); visible to the next search. Returns the count."""
         rows = np.fromiter(
@@ -316,7 +309,7 @@ class JobIndex:
             self.compact()
         return len(rows)
 
-    @_writes
+    @_holding("writing")
     def compact(self) -> None:
         """Drop dead rows from storage (renumbering rows; IVF lists refilled, not retrained)."""
         keep = np.flatnonzero(self._alive[: self._n])
@@ -377,7 +370,7 @@ class JobIndex:
         return f"JobIndex(kind={self._kind!r}, {where}, jobs={len(self)}, dim={self.dim})"
 
     # ----------------------------------------------------------------------------- search
-    @_reads
+    @_holding("reading")
     def search(
         self, query: np.ndarray, k: int, filters: IndexFilter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -534,7 +527,7 @@ class JobIndex:
         return np.ascontiguousarray(q)
 
     # ----------------------------------------------------------------------------- persistence
-    @_reads
+    @_holding("reading")
     def save(self, folder: str | Path) -> Path:
         """Write the index, its id map and filter columns, and the encoder fingerprint."""
         folder = Path(folder)

@@ -19,6 +19,7 @@ from recsys.registry.mlflow_registry import (
     RANKER_MODEL,
     ModelRegistry,
     RegistryUnavailableError,
+    Version,
 )
 from recsys.service.service import RecommendationService
 from recsys.settings import Settings
@@ -38,9 +39,10 @@ def registry_configured(settings: Settings) -> bool:
     return settings.mlflow_uri is not None or (settings.artifacts_dir / "mlflow.db").is_file()
 
 
-def load_champion(registry: ModelRegistry) -> Champion | None:
-    """The champion ranker, or None when there is none; raises RegistryUnavailableError."""
-    version = registry.by_alias(RANKER_MODEL, CHAMPION)
+def load_champion(registry: ModelRegistry, version: Version | None = None) -> Champion | None:
+    """The champion ranker (`version` when the caller already looked it up), or None when there
+    is none; raises RegistryUnavailableError."""
+    version = version or registry.by_alias(RANKER_MODEL, CHAMPION)
     if version is None:
         return None
     model = load_ranker(registry.download(version))
@@ -75,7 +77,7 @@ class ChampionFollower:
             version = self.registry.by_alias(RANKER_MODEL, CHAMPION)
             if version is None or version.version == self.loaded_version:
                 return False
-            champion = load_champion(self.registry)
+            champion = load_champion(self.registry, version)
         except RegistryUnavailableError as exc:
             log.warning("registry unreachable, serving %s: %s", self.loaded_version, exc)
             return False

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -39,7 +38,7 @@ class ServedList:
 
 
 class ImpressionLog:
-    """A bounded queue drained by one thread every `flush_s` seconds (or `max_rows` rows)."""
+    """A bounded queue drained by one thread every `flush_s` seconds."""
 
     def __init__(
         self,
@@ -47,13 +46,11 @@ class ImpressionLog:
         features_root: Path,
         *,
         flush_s: float = 1.0,
-        max_rows: int = 20_000,
         max_queue: int = 10_000,
     ):
         self._ingest = ingest
         self.features_root = Path(features_root)
         self.flush_s = flush_s
-        self.max_rows = max_rows
         self._queue: queue.Queue[ServedList] = queue.Queue(max_queue)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -98,11 +95,7 @@ class ImpressionLog:
         self.flush()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            deadline = time.monotonic() + self.flush_s
-            while time.monotonic() < deadline and self._queue.qsize() * 20 < self.max_rows:
-                if self._stop.wait(0.05):
-                    return
+        while not self._stop.wait(self.flush_s):
             self.flush()
 
     def _write(self, batch: list[ServedList]) -> None:

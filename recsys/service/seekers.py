@@ -10,14 +10,9 @@ import numpy as np
 import pandas as pd
 
 from feature_store.online import SeekerHistory
-from recsys.closed_loop import seeker_profile
+from recsys.closed_loop import NEVER_ACTIVE_DAYS, NEW_SEEKER_DAYS, seeker_profile
 from recsys.market.market import Market
 from recsys.pipeline.candidates import History, Profile
-
-#: a seeker counts as new this long after first being seen (as in the closed loop).
-NEW_SEEKER_DAYS = 2
-#: days since last activity for a seeker the store has never seen.
-NEVER_ACTIVE_DAYS = 365.0
 
 
 class UnknownUserError(KeyError):

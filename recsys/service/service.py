@@ -23,17 +23,15 @@ import pandas as pd
 
 from feature_store.online import OnlineStore
 from feature_store.stream import EventStream
-from recsys.closed_loop import LOCAL_RADIUS_KM
+from recsys.closed_loop import LOCAL_RADIUS_KM, catalog_popularity
 from recsys.pipeline.candidates import Filters, Profile, RequestContext
 from recsys.pipeline.catalog import ServingCatalog
 from recsys.pipeline.recommender import Recommender
-from recsys.recall.job_index import IndexFilter, JobIndex, catalog_columns
+from recsys.recall.job_index import REMOTE_MODES, IndexFilter, JobIndex, catalog_columns
 from recsys.service.impression_log import ImpressionLog, ServedList
 from recsys.service.jobs import new_postings
 from recsys.service.seekers import SeekerDirectory, request_history
 
-#: what a request may ask for; checked again here so every caller gets the same errors.
-REMOTE_MODES = ("only", "acceptable", "exclude")
 #: how long a live-added posting stays open when the request names no expiry.
 DEFAULT_POSTING_DAYS = 30
 
@@ -53,7 +51,6 @@ class RequestOptions:
     lon: float | None = None
     radius_km: float | None = None
     remote: str = "acceptable"
-    debug: bool = False
 
 
 @dataclass
@@ -282,7 +279,7 @@ class RecommendationService:
         new = self.stream.append_new(events)
         if not new.empty:
             self.store.apply_events(new)
-            self._count_popularity(new)
+            self.catalog.popularity.add(catalog_popularity(self.catalog, new))
         return IngestResult(len(new), len(events) - len(new))
 
     def drain(self) -> int:
@@ -292,18 +289,6 @@ class RecommendationService:
     def known_jobs(self, job_ids: np.ndarray) -> np.ndarray:
         """Which job ids the catalog holds (expired postings included)."""
         return self.catalog.rows_of(np.asarray(job_ids, np.int64)) >= 0
-
-    def _count_popularity(self, events: pd.DataFrame) -> None:
-        pop = self.catalog.popularity
-        rows = self.catalog.rows_of(events["job_id"].to_numpy(np.int64))
-        kinds = events["type"].to_numpy()
-        for kind, counter in (
-            ("impression", pop.impressions),
-            ("click", pop.clicks),
-            ("apply", pop.applies),
-        ):
-            hit = rows[(kinds == kind) & (rows >= 0) & (rows < len(counter))]
-            np.add.at(counter, hit, 1.0)
 
     def refresh_popularity(self) -> None:
         """Re-read job popularity over the store's window (other workers' events included)."""
