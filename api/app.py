@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response, install_error_handlers
 from api.metrics import Metrics
-from api.routers import events, jobs, ops, recommendations
+from api.routers import events, jobs, ops, recommendations, users
 from api.schemas import EventBatch, EventIn
 from recsys.service.loader import Maintenance, load_service
 from recsys.service.service import RecommendationService
@@ -84,6 +84,8 @@ def _load_in_background(app: FastAPI, settings: Settings) -> None:
     app.state.maintenance = Maintenance(service, settings.popularity_refresh_s).start()
     if service.follower is not None:
         service.follower.start()
+    if service.catalog_poller is not None:
+        service.catalog_poller.start()
     app.state.service = service
     log.info("service ready: %s", service.model_versions)
 
@@ -112,6 +114,8 @@ def create_app(
                 app.state.maintenance.stop()
             if app.state.service is not None and app.state.service.follower is not None:
                 app.state.service.follower.stop()
+            if app.state.service is not None and app.state.service.catalog_poller is not None:
+                app.state.service.catalog_poller.stop()
             if app.state.service is not None:
                 app.state.service.close()
 
@@ -127,7 +131,7 @@ def create_app(
     app.state.maintenance = None
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for module in (recommendations, events, jobs, ops):
+    for module in (recommendations, events, jobs, users, ops):
         app.include_router(module.router)
     app.add_middleware(
         ObserveRequests, metrics=app.state.metrics, max_body_bytes=settings.api_max_body_bytes

@@ -11,7 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Remote = Literal["only", "acceptable", "exclude"]
+from recsys.core.context import RemoteMode
+
+#: the remote modes a search accepts, as listed once in `recsys.core.context`
+Remote = RemoteMode
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -119,7 +122,13 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    job_id: int | None = Field(None, ge=1, le=2**62, description="default: the next free id")
+    job_id: int | None = Field(
+        None, ge=1, le=2**62, description="default: the board id when numeric, else a hash of it"
+    )
+    external_id: str | None = Field(
+        None, min_length=1, max_length=200, description="the board's own id (default: job_id)"
+    )
+    employer_id: str | None = Field(None, max_length=200, description="the owning employer")
     title: Text
     company: Text
     city: str | None = Field(None, max_length=100)
@@ -136,6 +145,67 @@ class JobIn(BaseModel):
     salary_max: float | None = Field(None, ge=0, le=10_000_000)
     employer_rating: float | None = Field(None, ge=0, le=5)
     expires_at: datetime | None = None
+
+
+class JobPatch(BaseModel):
+    """Fields of a posting to change; the others keep their values. A new city or state is
+    placed again by the gazetteer unless lat/lon come with it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Text | None = None
+    company: Text | None = None
+    employer_id: str | None = Field(None, max_length=200)
+    city: str | None = Field(None, max_length=100)
+    state: str | None = Field(None, max_length=100)
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    remote: bool | None = None
+    seniority: int | None = Field(None, ge=0, le=5)
+    job_zone: int | None = Field(None, ge=1, le=5)
+    skills: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=100
+    )
+    salary_min: float | None = Field(None, ge=0, le=10_000_000)
+    salary_max: float | None = Field(None, ge=0, le=10_000_000)
+    employer_rating: float | None = Field(None, ge=0, le=5)
+    expires_at: datetime | None = None
+    status: Literal["open", "closed"] | None = None
+
+
+class UserIn(BaseModel):
+    """A seeker's stored profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Text = Field(description="the job title the seeker is after", examples=["Cashier"])
+    skills: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100
+    )
+    location: str | None = Field(None, max_length=200, examples=["Garden City, NY"])
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+    seniority: int | None = Field(None, ge=0, le=5)
+    expected_salary: float | None = Field(None, ge=0, le=10_000_000)
+    wants_remote: bool = False
+    relocate: bool = False
+    discoverable: bool = Field(False, description="whether employers may find this seeker")
+
+
+class User(UserIn):
+    user_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserStored(BaseModel):
+    user_id: str
+    created: bool
+
+
+class UserDeleted(BaseModel):
+    user_id: str
+    deleted: bool = Field(description="false when no profile was stored (history is gone too)")
 
 
 class JobsIn(BaseModel):

@@ -21,14 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from recsys.closed_loop import LoopState, run_closed_loop, seeker_filters, seeker_profile
+from recsys.core.candidates import Candidates
+from recsys.core.context import request_context
+from recsys.core.histories import ReplayedHistories
+from recsys.core.profiles import seeker_profile
 from recsys.data.geo import haversine_km
 from recsys.data.taxonomy import load_taxonomy
 from recsys.market.config import MarketConfig
 from recsys.market.market import generate_market
+from recsys.offline.closed_loop import run_closed_loop
 from recsys.pipeline.build import build_recommender
-from recsys.pipeline.candidates import Candidates, RequestContext
 from recsys.pipeline.recommender import Recommender
+from recsys.ranking.coarse import CoarseStage
 from recsys.ranking.train import RankerTrainingConfig, load_selected, train_rankers
 from recsys.recall.encoder import TitleEncoder
 from recsys.settings import get_settings
@@ -46,19 +50,17 @@ def time_requests(rec: Recommender, market: Any, n: int, seed: int) -> dict[str,
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(market.seekers), n, replace=False)
     now = np.datetime64(f"{(market.config.start + timedelta(days=1)).isoformat()}T12:00", "s")
-    state = LoopState()
+    state = ReplayedHistories()
     timings: dict[str, list[float]] = {s: [] for s in STAGES}
     counts: dict[str, list[int]] = {}
     for rep in range(2):
         for row in rows.tolist():
-            profile = seeker_profile(market, row)
-            ctx = RequestContext(
-                request_id=f"b{row}",
-                profile=profile,
-                now=now,
+            ctx = request_context(
+                seeker_profile(market.seekers, row),
+                now,
                 k=20,
-                history=state.history(market, row, now),
-                filters=seeker_filters(profile),
+                history=state.history(market.seekers, row, now),
+                request_id=f"b{row}",
             )
             rec.recommend(ctx)
             if rep == 1:
@@ -74,12 +76,13 @@ def time_requests(rec: Recommender, market: Any, n: int, seed: int) -> dict[str,
 
 def vector_vs_loop(rec: Recommender, market: Any, n_candidates: int = 10_000) -> dict[str, float]:
     """The coarse score of `n_candidates` rows: the stage's vector code vs a Python loop."""
-    profile = seeker_profile(market, 0)
-    ctx = RequestContext(request_id="v", profile=profile, now=np.datetime64("2026-01-06", "s"))
+    profile = seeker_profile(market.seekers, 0)
+    ctx = request_context(profile, np.datetime64("2026-01-06", "s"), request_id="v")
     ctx.seeker = rec.seeker_view(ctx)
     rows = np.arange(min(n_candidates, len(rec.catalog)))
     cands = Candidates(rows, {"recall": rec.catalog.embeddings[rows] @ ctx.seeker.query})
     coarse = rec.stage("coarse")
+    assert isinstance(coarse, CoarseStage)  # its score alone, without the cut, is what is timed
     arr = rec.catalog.arrays
 
     def loop() -> list[float]:
@@ -98,7 +101,7 @@ def vector_vs_loop(rec: Recommender, market: Any, n_candidates: int = 10_000) ->
             times.append(time.perf_counter() - t0)
         return float(np.median(times)) * 1e3
 
-    vector_ms = best_of(lambda: coarse.score(ctx, cands), 50)  # type: ignore[attr-defined]
+    vector_ms = best_of(lambda: coarse.score(ctx, cands), 50)
     loop_ms = best_of(loop, 3)
     return {
         "candidates": len(rows),
@@ -137,10 +140,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             RankerTrainingConfig(),
             kinds=("lightgbm",),
         )
-        rec.stage("fine").model = load_selected(folder / "ranker")[1]  # type: ignore[attr-defined]
+        rec = rec.with_ranker(load_selected(folder / "ranker")[1])
     result = time_requests(rec, market, args.requests, seed=1)
     loop = vector_vs_loop(rec, market)
-    index = rec.stage("recall").index  # type: ignore[attr-defined]
+    index = rec.index
     print(
         f"{args.jobs:,} jobs, index {index.kind}, catalog + index built in {build_s:.1f} s "
         f"(cache-aware), {args.requests} warm requests, k=20"

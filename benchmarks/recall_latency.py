@@ -143,14 +143,6 @@ def _recall(got: list[np.ndarray], truth: list[np.ndarray]) -> float:
     return float(np.mean([len(np.intersect1d(g, t)) / max(len(t), 1) for g, t in zip(got, truth)]))
 
 
-def _index_mb(index: JobIndex) -> float:
-    """Embeddings + filter columns held by the index, plus the serialised FAISS index."""
-    n = index._n
-    own = index._emb[:n].nbytes + sum(c[:n].nbytes for c in index._cols.values())
-    ivf = 0 if index._ivf is None else faiss.serialize_index(index._ivf).nbytes
-    return (own + ivf) / 2**20
-
-
 def bench_size(
     n: int, k: int, n_queries: int, kinds: list[str], config: IndexConfig | None = None
 ) -> list[dict[str, Any]]:
@@ -181,7 +173,7 @@ def bench_size(
                 n,
                 k,
                 build_s,
-                _index_mb(index),
+                index.memory_mb(),
                 plain_ms,
                 near_ms,
                 _recall(plain, brute),

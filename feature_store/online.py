@@ -1,22 +1,19 @@
-"""The online-store interface the service depends on, and the factory that picks a backend.
+"""The online-store interface the service depends on, and the types its backends share.
 
-Callers see only `OnlineStore`; the SQLite and Redis modules are imported lazily so an embedded
-run never needs a Redis client or server.
+Callers see only `OnlineStore`; `feature_store.backends.open_store` picks the SQLite or Redis
+module, imported lazily so an embedded run never needs a Redis client or server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-
-StoreKind = Literal["sqlite", "redis"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -89,6 +86,15 @@ class OnlineStore(Protocol):
         """Cache a result for `ttl_s` (default `RESULT_CACHE.ttl_s`) until the user's next event."""
         ...
 
+    def forget_user(self, user_id: str) -> None:
+        """Delete the user's history, query vectors and cached results (a user deleted from
+        the board). Job popularity keeps the counts: they are no one's in particular."""
+        ...
+
+    def drop_cached(self, user_id: str) -> None:
+        """Drop the user's cached results and query vectors (their profile changed)."""
+        ...
+
     def get_marker(self, name: str) -> str | None:
         """A note the store keeps until `clear` (e.g. which event log it was materialized from)."""
         ...
@@ -118,25 +124,3 @@ def redacted_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def open_store(
-    kind: StoreKind,
-    *,
-    sqlite_path: Path | str | None = None,
-    redis_url: str | None = None,
-) -> OnlineStore:
-    """Open the online store of `kind`; raises StoreUnavailableError when Redis does not answer."""
-    if kind == "sqlite":
-        if sqlite_path is None:
-            raise ValueError("open_store('sqlite') needs sqlite_path, the file to keep features in")
-        from feature_store.sqlite_store import SqliteOnlineStore
-
-        return SqliteOnlineStore(sqlite_path)
-    if kind == "redis":
-        if redis_url is None:
-            raise ValueError("open_store('redis') needs redis_url, e.g. redis://127.0.0.1:6379/0")
-        from feature_store.redis_store import RedisOnlineStore, connect
-
-        return RedisOnlineStore(connect(redis_url))
-    raise ValueError(f"unknown online store kind {kind!r}; expected 'sqlite' or 'redis'")

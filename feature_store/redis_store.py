@@ -186,6 +186,19 @@ class RedisOnlineStore:
         except redis.RedisError:
             return False
 
+    def forget_user(self, user_id: str) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.delete(
+            *(self._sh(user_id, part) for part in ("a", "c", "n")),
+            f"{self._p}qv:{user_id}",
+            f"{self._p}rc:{user_id}",
+        )
+        pipe.zrem(self._p + "last_active", user_id)
+        pipe.execute()
+
+    def drop_cached(self, user_id: str) -> None:
+        self._r.delete(f"{self._p}qv:{user_id}", f"{self._p}rc:{user_id}")
+
     def clear(self) -> None:
         delete_prefix(self._r, self._p)
 

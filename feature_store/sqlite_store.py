@@ -237,6 +237,16 @@ class SqliteOnlineStore:
             return False
         return True
 
+    def forget_user(self, user_id: str) -> None:
+        with self._write() as conn:
+            for table in ("seeker", "query_vector", "result_cache"):
+                conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+
+    def drop_cached(self, user_id: str) -> None:
+        with self._write() as conn:
+            for table in ("query_vector", "result_cache"):
+                conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+
     def clear(self) -> None:
         with self._write() as conn:
             for table in _TABLES:

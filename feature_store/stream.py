@@ -2,21 +2,18 @@
 
 `append` is idempotent by `event_id`, so a retried POST or a replayed batch never counts twice;
 `drain` writes first and trims after, and skips ids already on disk, so a crash in between
-neither loses nor duplicates events.
+neither loses nor duplicates events. `feature_store.backends.open_stream` opens one (SQLite
+or a Redis Stream).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from feature_store.redis_conn import connect
-from feature_store.redis_stream import RedisStream
-from feature_store.sqlite_stream import SqliteStream
-
-__all__ = ["EventStream", "RedisStream", "SqliteStream", "open_stream"]
+__all__ = ["EventStream"]
 
 
 @runtime_checkable
@@ -46,21 +43,3 @@ class EventStream(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
-
-
-def open_stream(
-    kind: Literal["sqlite", "redis"],
-    *,
-    sqlite_path: Path | str | None = None,
-    redis_url: str | None = None,
-) -> EventStream:
-    """Open the event stream of `kind`; raises StoreUnavailableError when Redis does not answer."""
-    if kind == "sqlite":
-        if sqlite_path is None:
-            raise ValueError("open_stream('sqlite') needs sqlite_path, the file to log events in")
-        return SqliteStream(sqlite_path)
-    if kind == "redis":
-        if redis_url is None:
-            raise ValueError("open_stream('redis') needs redis_url, e.g. redis://127.0.0.1:6379/0")
-        return RedisStream(connect(redis_url))
-    raise ValueError(f"unknown event stream kind {kind!r}; expected 'sqlite' or 'redis'")

@@ -3,7 +3,7 @@
 Each step is a library call; the demo only chains them and prints what they return:
 data check -> simulated market -> encoder fine-tuning (within its budget) and retrieval metrics ->
 job index -> closed loop (day 0 coarse-only, then a first ranker) -> the lifecycle: the encoder
-registered, a retrain (train, evaluate, register, promote), the champion serving the next day ->
+registered, a retrain (the steps of `RETRAIN_STEPS`), the champion serving the next day ->
 ranking evaluation on the held-out last day against the oracle -> a second retrain that promotes
 or keeps, with the reason -> one explained recommendation -> the HTTP service started with the
 champion and sent a handful of requests and events. The market and models land in
@@ -16,33 +16,54 @@ import json
 import shutil
 import sys
 import time
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from recsys import demo_api
+from recsys.catalog_db import CatalogStore
 from recsys.cli import models_cmd
 from recsys.cli.console import console, kv_table, table
 from recsys.cli.evaluate_cmd import print_ranking_table
-from recsys.closed_loop import run_closed_loop
+from recsys.core.profiles import profile_request
 from recsys.data.check import check_data
+from recsys.data.linkedin import LINKEDIN_DIR
 from recsys.data.taxonomy import Taxonomy, load_taxonomy
-from recsys.evaluation.retrieval import SUMMARY_KEYS
+from recsys.ingest.mapping import mapping_for
+from recsys.ingest.runner import import_postings
 from recsys.lifecycle.encoder_release import register_encoder
 from recsys.lifecycle.retrain import retrain
 from recsys.market.config import MarketConfig
-from recsys.market.market import Market, generate_market
+from recsys.market.market import Market
+from recsys.market.over_catalog import market_over_catalog
+from recsys.market.publish import publish_seekers
 from recsys.market.summary import market_summary
+from recsys.offline.closed_loop import run_closed_loop
+from recsys.offline.market_service import evaluate_market_day
 from recsys.pipeline.build import build_recommender, catalog_digest
 from recsys.pipeline.recommender import Recommender
-from recsys.pipeline.serving import evaluate_market_day, profile_request
 from recsys.ranking.train import load_selected, train_rankers
 from recsys.recall.encoder import EncoderError, TitleEncoder, read_metadata
 from recsys.recall.encoder_training import train_encoder
+from recsys.recall.occupations import OccupationIndex
+from recsys.recall.retrieval_evaluation import SUMMARY_KEYS
 from recsys.registry.mlflow_registry import ModelRegistry
+from recsys.service.catalog_source import load_rows
 from recsys.service.champion import load_champion
 from recsys.settings import get_settings
 
-DEMO_MARKET = MarketConfig(n_jobs=20_000, n_seekers=8_000, days=6, seed=42, start=date(2026, 1, 5))
+#: the simulated days end yesterday, so the service (on the wall clock) serves what follows them
+DEMO_DAYS = 6
+DEMO_MARKET = MarketConfig(
+    n_jobs=0,  # the imported catalog decides
+    n_seekers=8_000,
+    days=DEMO_DAYS,
+    seed=42,
+    start=datetime.now(UTC).date() - timedelta(days=DEMO_DAYS),
+)
 #: day 0 serves coarse-only; the ranker trained on days < SERVE_FROM serves from then on;
 #: the last day is held out for the offline evaluation.
 SERVE_FROM = 1
@@ -86,8 +107,9 @@ def _serve(rec: Recommender, market: Market, folder: Path, days: range, mode: st
     )
 
 
-def _first_ranker(market: Market, folder: Path, rec: Recommender) -> None:
-    """Day 0 coarse-only, then a first ranker trained on it serves the following days."""
+def _first_ranker(market: Market, folder: Path, rec: Recommender) -> Recommender:
+    """Day 0 coarse-only, then a first ranker trained on it serves the following days (the
+    pipeline returned)."""
     until = market.config.start + timedelta(days=SERVE_FROM - 1)
     _serve(rec, market, folder, range(0, SERVE_FROM), "coarse-only")
     t0 = time.perf_counter()
@@ -98,7 +120,7 @@ def _first_ranker(market: Market, folder: Path, rec: Recommender) -> None:
         + ", ".join(f"{k} val nDCG@10 {m['ndcg@10']:.3f}" for k, m in report["models"].items())
         + f"; serving {report['selected']}"
     )
-    rec.stage("fine").model = load_selected(folder / "ranker")[1]  # type: ignore[attr-defined]
+    return rec.with_ranker(load_selected(folder / "ranker")[1])
 
 
 def _retrain(market: Market, day_index: int) -> dict[str, object]:
@@ -111,13 +133,12 @@ def _retrain(market: Market, day_index: int) -> dict[str, object]:
     return summary
 
 
-def _champion(rec: Recommender) -> str:
-    """Load the registry's champion into the pipeline; returns its label."""
+def _champion(rec: Recommender) -> tuple[Recommender, str]:
+    """The pipeline with the registry's champion as its ranker, and the champion's label."""
     champion = load_champion(ModelRegistry.from_settings(get_settings()))
     if champion is None:
         raise RuntimeError("the registry has no champion after the first retrain")
-    rec.stage("fine").model = champion.model  # type: ignore[attr-defined]
-    return champion.label
+    return rec.with_ranker(champion.model), champion.label
 
 
 def _reset_registry() -> None:
@@ -135,6 +156,48 @@ def _index_key(rec: Recommender, market: Market) -> str:
     return f"{rec.encoder.fingerprint[:16]}-{catalog_digest(market.jobs)}"
 
 
+def _market_over_linkedin(
+    taxonomy: Taxonomy, encoder: TitleEncoder, folder: Path
+) -> tuple[Market, tuple[np.ndarray, np.ndarray]]:
+    """`recsys db upgrade`, `recsys catalog import --preset linkedin-2023`, the postings coded
+    to occupations (stored in the catalog DB), and a simulated market over the open ones whose
+    seekers are stored as profiles; returns the market and the postings' derived data."""
+    settings = get_settings()
+    store = CatalogStore.open(settings.catalog_url, migrate=True)
+    dump = settings.data_dir / LINKEDIN_DIR / "job_postings.csv"
+    summary = import_postings(
+        store,
+        dump,
+        mapping_for("linkedin-2023", None),
+        source="linkedin-2023",
+        now=datetime.now(UTC).replace(tzinfo=None),
+        posted_at=datetime.combine(DEMO_MARKET.start - timedelta(days=1), datetime.min.time()),
+        rejects_path=settings.artifacts_dir / "imports" / "linkedin-2023.rejects.csv",
+    )
+    values = summary.as_dict()
+    values.pop("first_rejects")
+    console.print(kv_table("recsys catalog import --preset linkedin-2023", values))
+    t0 = time.perf_counter()
+    occupations = OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
+    with console.status(f"coding {store.postings.count('open'):,} postings to occupations"):
+        rows = load_rows(store, encoder, occupations, taxonomy)
+    console.print(f"postings embedded and coded in {time.perf_counter() - t0:.0f} s")
+    is_open = (rows.jobs["expires_at"] > pd.Timestamp(DEMO_MARKET.start)).to_numpy()
+    jobs = rows.jobs[is_open].reset_index(drop=True)
+    config = replace(DEMO_MARKET, n_jobs=len(jobs))
+    market = market_over_catalog(
+        config, taxonomy, settings.data_dir, jobs, rows.occupation[is_open]
+    )
+    market.save(folder)
+    publish_seekers(store, market.seekers, datetime.now(UTC).replace(tzinfo=None))
+    store.close()
+    console.print(
+        f"{len(jobs):,} real postings, {config.n_seekers:,} simulated seekers (stored as "
+        f"profiles), {config.days} days from {config.start}"
+    )
+    return market, (rows.embeddings[is_open], rows.occupation[is_open])
+
+
 def main() -> int:
     settings = get_settings()
     root = settings.artifacts_dir / "demo"
@@ -147,42 +210,38 @@ def main() -> int:
             console.print(f"[red]problem:[/red] {p}")
         return 1
 
-    console.rule("2. a simulated market")
-    folder = root / "market"
-    shutil.rmtree(folder, ignore_errors=True)
+    console.rule("2. the title encoder, fine-tuned on O*NET")
     taxonomy = load_taxonomy(settings.data_dir)
-    market = generate_market(DEMO_MARKET, taxonomy, settings.data_dir)
-    market.save(folder)
-    console.print(
-        f"{DEMO_MARKET.n_jobs:,} jobs, {DEMO_MARKET.n_seekers:,} seekers, {DEMO_MARKET.days} days"
-    )
-
-    console.rule("3. the title encoder, fine-tuned on O*NET")
     encoder_dir = root / "encoder"
     encoder = _encoder(taxonomy, encoder_dir)
     _print_retrieval(encoder_dir)
 
+    console.rule("3. the catalog: real LinkedIn postings imported, simulated seekers over them")
+    folder = root / "market"
+    shutil.rmtree(folder, ignore_errors=True)
+    market, derived = _market_over_linkedin(taxonomy, encoder, folder)
+
     console.rule("4. the closed loop: serve, log, train, serve")
     t0 = time.perf_counter()
-    rec = build_recommender(market.jobs, market.taxonomy, encoder)
+    rec = build_recommender(market.jobs, market.taxonomy, encoder, derived=derived)
     console.print(
-        f"index over {len(market.jobs):,} jobs ({rec.stage('recall').index.kind}) "  # type: ignore[attr-defined]
+        f"index over {len(market.jobs):,} jobs ({rec.index.kind}) "
         f"and the catalog built in {time.perf_counter() - t0:.1f} s"
     )
-    _first_ranker(market, folder, rec)
+    rec = _first_ranker(market, folder, rec)
     last = DEMO_MARKET.days - 1
     _serve(rec, market, folder, range(SERVE_FROM, last), "by the first ranker")
 
     console.rule("5. the model lifecycle: retrain, register, promote")
     _reset_registry()
-    encoder_release = register_encoder(
-        encoder_dir, index_dir=settings.artifacts_dir / "catalog_cache" / _index_key(rec, market)
-    )
+    index_dir = settings.artifacts_dir / "catalog_cache" / _index_key(rec, market) / "index"
+    rec.index.save(index_dir)
+    encoder_release = register_encoder(encoder_dir, index_dir=index_dir)
     console.print(
         f"title encoder version {encoder_release['version']}: {encoder_release['reason']}"
     )
     _retrain(market, last - 1)
-    label = _champion(rec)
+    rec, label = _champion(rec)
     _serve(rec, market, folder, range(last, last + 1), f"by the champion ({label})")
     summary = market_summary(market, folder)
     console.print(
@@ -206,7 +265,7 @@ def main() -> int:
     console.rule("7. a second retrain: promote or keep")
     _retrain(market, last)
     models_cmd.list_models()
-    label = _champion(rec)
+    rec, label = _champion(rec)
 
     console.rule(f"8. one request, explained (champion {label})")
     ctx = profile_request(

@@ -49,7 +49,7 @@ def start_server(
     }
     log_path = state_dir / "server.log"
     command = [sys.executable, "-m", "recsys.cli.main", "serve", "--port", str(port)]
-    command += ["--market", str(market), "--ranker", str(ranker), "--encoder", str(encoder)]
+    command += ["--log-dir", str(market), "--ranker", str(ranker), "--encoder", str(encoder)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     return process, f"http://127.0.0.1:{port}", log_path

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     artifacts_dir: Path = Path("artifacts")
     seed: int = 42
 
+    # Catalog database (postings, seeker profiles): PostgreSQL in production
+    # (postgresql+psycopg://user@host/db); None: the embedded SQLite file under artifacts_dir.
+    database_url: str | None = None
+    # How long a posting stays open when it names no expiry.
+    posting_open_days: int = 30
+    # Every API process applies committed catalog changes this often (seconds).
+    catalog_poll_s: float = 1.0
+
     # Online store, cache and event stream.
     online_store: Literal["sqlite", "redis"] = "sqlite"
     sqlite_path: Path | None = None
@@ -47,6 +55,13 @@ class Settings(BaseSettings):
 
     # Recall.
     recall_k: int = 10_000
+    # A default search radius (not one the caller asked for) is widened recall_widen_factor
+    # times, at most recall_widen_steps times, while fewer than recall_widen_min_good jobs
+    # within it have cosine >= recall_widen_similarity to the query.
+    recall_widen_similarity: float = 0.6
+    recall_widen_min_good: int = 200
+    recall_widen_factor: float = 3.0
+    recall_widen_steps: int = 2
     encoder_budget_steps: int = 300
     encoder_batch_size: int = 64
     # The title encoder the service uses: "base" or a folder written by `recsys encoder train`.
@@ -57,9 +72,12 @@ class Settings(BaseSettings):
     encoder_gpu_steps: int = 3_000
     encoder_learning_rate: float = 1e-4
     encoder_heldout_fraction: float = 0.1
+    # Held-out O*NET titles (queries) in the retrieval evaluation a trained encoder carries.
+    encoder_benchmark_queries: int = 1_000
     encoder_max_seq_length: int = 64
     encoder_cache_size: int = 4_096
-    # onnxruntime intra-op threads for encoding (0: onnxruntime decides).
+    # onnxruntime intra-op threads for encoding small requests (0: onnxruntime decides). Bulk
+    # encodes (catalogs) run one single-threaded call per core whatever this says.
     encoder_onnx_threads: int = 0
 
     # Coarse ranking: weights of the composite score, and the cut.
@@ -91,7 +109,10 @@ class Settings(BaseSettings):
     # 100k jobs); more than one sidesteps the GIL on a multi-core box.
     api_workers: int = 1
     cache_ttl_s: int = 60
-    # What the service serves: a market folder (jobs, seekers, events) and a ranker folder from
+    # The offline log: the events/ and features/ partitions the service writes and training
+    # reads (None: the simulated market's folder, whose events are the demo's log).
+    log_dir: Path | None = None
+    # A simulated market (its ground truth, for offline evaluation) and a ranker folder from
     # `recsys ranker train` (None: the demo's, when it exists; else coarse-only).
     serve_market_dir: Path | None = None
     serve_ranker_dir: Path | None = None
@@ -106,12 +127,24 @@ class Settings(BaseSettings):
         return self.sqlite_path or self.artifacts_dir / "online_store.sqlite"
 
     @field_validator(
-        "serve_ranker_dir", "serve_market_dir", "sqlite_path", "stream_path", mode="before"
+        "serve_ranker_dir",
+        "serve_market_dir",
+        "sqlite_path",
+        "stream_path",
+        "log_dir",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """RECSYS_SERVE_RANKER_DIR= (empty) means "none", not the current directory."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def catalog_url(self) -> str:
+        """The catalog database: RECSYS_DATABASE_URL, else a SQLite file under artifacts_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.artifacts_dir / 'catalog.sqlite').resolve()}"
 
     @property
     def event_stream_path(self) -> Path:
@@ -120,8 +153,13 @@ class Settings(BaseSettings):
 
     @property
     def market_dir(self) -> Path:
-        """The market folder `recsys serve` loads."""
+        """The simulated market whose ground truth the offline evaluations read."""
         return self.serve_market_dir or self.artifacts_dir / "demo" / "market"
+
+    @property
+    def event_log_dir(self) -> Path:
+        """The offline log (events/, features/): RECSYS_LOG_DIR, else the market folder."""
+        return self.log_dir or self.market_dir
 
     @property
     def ranker_dir(self) -> Path | None:

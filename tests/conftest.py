@@ -49,10 +49,18 @@ def small_market(
     return market, folder
 
 
-@pytest.fixture(scope="session")
-def recommender(small_market: tuple[Market, Path]) -> Recommender:
-    market, _ = small_market
+def small_recommender(market: Market) -> Recommender:
+    """A coarse-only Recommender over `market` with the base encoder and the test cuts. The
+    embeddings, occupations and index are cached under artifacts/, so a second one is cheap."""
     settings = get_settings().model_copy(update={"recall_k": RECALL_K, "coarse_k": COARSE_K})
     return build_recommender(
         market.jobs, market.taxonomy, TitleEncoder.load("base"), settings=settings
     )
+
+
+@pytest.fixture(scope="session")
+def recommender(small_market: tuple[Market, Path]) -> Recommender:
+    """Shared by every test that only reads it. A test that changes a recommender's state (the
+    closed loop counts popularity into its catalog) builds its own with `small_recommender`."""
+    market, _ = small_market
+    return small_recommender(market)

@@ -4,13 +4,16 @@ Services: none. Airflow runs from this venv with a throwaway AIRFLOW_HOME under 
 (`airflow_env.py`, set before Airflow is first imported and restored after this module).
 
 * Integrity tests (fast, no metadata database): the DAG folder parses without errors and
-  without importing `recsys`, both DAGs carry tags, retries, no catchup and one active run, and
-  the daily tasks are wired in the retrain's order.
-* `@pytest.mark.airflow`: `airflow db migrate` into a SQLite metadata database in that home, then
+  without importing `recsys` beyond its standard-library step list, both DAGs carry tags,
+  retries, no catchup and one active run, and the daily tasks are wired in the retrain's order
+  (`RETRAIN_STEPS`).
+* `airflow` and `slow`: `airflow db migrate` into a SQLite metadata database in that home, then
   `dag.test()` runs `daily_retrain` in process for the last day of a small closed-loop market
   (served feature rows, the retrain's input), with its own artifacts folder and embedded MLflow.
   The base encoder's occupation index is linked from the repo's `artifacts/` when it is there;
   otherwise the run encodes the O*NET titles first (a few minutes more on two cores).
+  `weekly_encoder` (also `slow`) runs the same way on a tiny budget: two fine-tuning steps and a
+  50-query evaluation into a fresh artifacts folder, then registration and promotion.
 """
 
 from __future__ import annotations
@@ -33,18 +36,24 @@ from recsys.market.market import Market
 from recsys.settings import get_settings
 
 DAILY, WEEKLY = "daily_retrain", "weekly_encoder"
+
+
+def _daily_edges() -> dict[str, set[str]]:
+    """Upstream task -> its downstream tasks: each step of RETRAIN_STEPS feeds the next, a
+    per-kind step as one task per recsys.ranking.train.KINDS in parallel."""
+    from recsys.lifecycle.retrain_steps import RETRAIN_STEPS
+    from recsys.ranking.train import KINDS
+
+    layers = [[task_id for task_id, _ in step.runs(KINDS)] for step in RETRAIN_STEPS]
+    edges: dict[str, set[str]] = {}
+    for i, layer in enumerate(layers):
+        after = set(layers[i + 1]) if i + 1 < len(layers) else set()
+        edges.update({task_id: after for task_id in layer})
+    return edges
+
+
 #: the daily retrain's edges, upstream task -> its downstream tasks
-DAILY_EDGES = {
-    "extract": {"training_set"},
-    "training_set": {"train_lightgbm", "train_xgboost"},
-    "train_lightgbm": {"evaluate"},
-    "train_xgboost": {"evaluate"},
-    "evaluate": {"register"},
-    "register": {"promote"},
-    "promote": {"rebuild_index"},
-    "rebuild_index": {"notify"},
-    "notify": set(),
-}
+DAILY_EDGES = _daily_edges()
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +107,9 @@ def test_daily_task_order(bag: Any) -> None:
     from recsys.ranking.train import KINDS
 
     dag = bag.dags[DAILY]
+    assert DAILY_EDGES["extract"] == {"training_set"}
+    assert DAILY_EDGES["training_set"] == {"train_lightgbm", "train_xgboost"}
+    assert DAILY_EDGES["notify"] == set()
     assert {t.task_id for t in dag.tasks} == set(DAILY_EDGES)
     assert {f"train_{k}" for k in KINDS} == {t for t in DAILY_EDGES if t.startswith("train_")}, (
         "one training task per recsys.ranking.train.KINDS"
@@ -110,15 +122,18 @@ def test_daily_task_order(bag: Any) -> None:
 
 
 def test_dag_files_parse_without_recsys(airflow_home: AirflowHome) -> None:
-    """The DAG processor re-parses these files all the time: no torch / LightGBM / MLflow."""
-    heavy = ("recsys", "torch", "lightgbm", "xgboost", "mlflow", "pandas")
+    """The DAG processor re-parses these files all the time: no torch / LightGBM / MLflow, and
+    of recsys only the standard-library step list (and the packages above it)."""
+    heavy = ("torch", "lightgbm", "xgboost", "mlflow", "pandas")
+    light = ("recsys", "recsys.lifecycle", "recsys.lifecycle.retrain_steps")
     code = (
         "import runpy, sys, time\n"
         "t = time.perf_counter()\n"
         f"for name in ('daily_retrain', 'weekly_encoder'):\n"
         f"    runpy.run_path(f'{DAGS_FOLDER}/{{name}}.py')\n"
         "print(time.perf_counter() - t)\n"
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}"
+        f" or (m.startswith('recsys') and m not in {light!r})))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -168,7 +183,7 @@ def served_market(
 ) -> tuple[Market, Path, Path]:
     """(market, market folder, artifacts folder): every day of the small market served by a
     coarse-only recommender, so the folder has the feature rows the retrain trains on."""
-    from recsys.closed_loop import run_closed_loop
+    from recsys.offline.closed_loop import run_closed_loop
     from recsys.pipeline.build import build_recommender
     from recsys.recall.encoder import TitleEncoder
 
@@ -191,6 +206,7 @@ def served_market(
     return market, folder, artifacts
 
 
+@pytest.mark.slow
 @pytest.mark.airflow
 def test_daily_retrain_dag_runs_end_to_end(
     airflow_home: AirflowHome,
@@ -249,6 +265,64 @@ def test_daily_retrain_dag_runs_end_to_end(
         assert [v.version for v in registry.versions(RANKER_MODEL)] == versions
         after = registry.by_alias(RANKER_MODEL, CHAMPION)
         assert after is not None and after.version == champion.version
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+def test_weekly_encoder_dag_trains_evaluates_and_registers(
+    airflow_home: AirflowHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dag.test()` of weekly_encoder on a tiny budget (2 steps of 8, 50 benchmark queries): the
+    release is named after its date (`artifacts/encoders/<date>/`), reads its own results row
+    under that name, and is registered and promoted (no champion before)."""
+    from recsys.recall.encoder import read_metadata
+    from recsys.recall.encoder_training import own_results
+    from recsys.registry.mlflow_registry import CHAMPION, ENCODER_MODEL, ModelRegistry
+
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    repo_cache = get_settings().artifacts_dir.resolve() / "encoder_cache"
+    if repo_cache.is_dir():  # the base model's ONNX export, read-only, from the repo
+        (artifacts / "encoder_cache").symlink_to(repo_cache)
+    for key in ("RECSYS_MLFLOW_URI", "RECSYS_ENCODER_BUDGET_MINUTES"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in {
+        "RECSYS_ARTIFACTS_DIR": str(artifacts),
+        "RECSYS_ENCODER_BUDGET_STEPS": "2",
+        "RECSYS_ENCODER_GPU_STEPS": "2",
+        "RECSYS_ENCODER_BATCH_SIZE": "8",
+        "RECSYS_ENCODER_BENCHMARK_QUERIES": "50",
+    }.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        airflow_home.migrate()
+        dag = load_dags(airflow_home).dags[WEEKLY]
+        for task in dag.tasks:
+            task.retries = 0  # fail the test at once instead of waiting out retry_delay
+        t0 = time.perf_counter()
+        run = dag.test(logical_date=datetime(2026, 1, 4, tzinfo=UTC))
+        print(f"\ndag.test(weekly_encoder) {time.perf_counter() - t0:.1f}s")
+
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert states == {"fine_tune_and_register": "success"}, states
+        assert run.state == "success"
+
+        folder = artifacts / "encoders" / "2026-01-04"
+        meta = read_metadata(folder)
+        assert meta["name"] == "2026-01-04" and meta["training"]["steps"] == 2
+        models = [r["model"] for r in meta["evaluation"]["results"]]
+        assert models == ["base", "tfidf", "2026-01-04"]
+        assert meta["evaluation"]["results"][0]["n_queries"] == 50
+        result = json.loads((folder.parent / "2026-01-04.json").read_text())
+        assert result["promoted"] is True, "no champion before: the first encoder is promoted"
+        assert result["metrics"]["ndcg@10"] == own_results(meta)["ndcg@10"]
+        champion = ModelRegistry.from_settings(settings).by_alias(ENCODER_MODEL, CHAMPION)
+        assert champion is not None and champion.version == result["version"]
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

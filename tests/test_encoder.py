@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys.data.taxonomy import Taxonomy
+from recsys.recall import encoder as encoder_module
 from recsys.recall.encoder import METADATA_FILE, EncoderError, TitleEncoder, read_metadata
-from recsys.recall.encoder_training import TripletSampler, train_encoder
+from recsys.recall.encoder_training import TripletSampler, own_results, train_encoder
 from recsys.recall.title_split import split_titles
 
 TITLES = ["React Developer", "JavaScript Engineer", "Registered Nurse", "ICU RN - Night Shift"]
@@ -28,6 +30,62 @@ def test_onnx_matches_torch(base: TitleEncoder) -> None:
     assert a.shape == (4, 384) and a.dtype == np.float32
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     assert (a * b).sum(axis=1).min() > 0.9999
+
+
+def _linkedin_titles(data_dir: Path, n: int = 40) -> list[str]:
+    """`n` distinct real posting titles, spread from the shortest to the longest tokenised."""
+    from recsys.data.linkedin import LINKEDIN_DIR
+
+    posts = pd.read_csv(data_dir / LINKEDIN_DIR / "job_postings.csv", usecols=["title"], nrows=3000)
+    distinct = posts["title"].dropna().astype(str).drop_duplicates()
+    by_length = distinct.iloc[np.argsort(distinct.str.len().to_numpy(), kind="stable")]
+    return by_length.iloc[np.linspace(0, len(by_length) - 1, n).astype(int)].tolist()
+
+
+def _one_padded_call(encoder: TitleEncoder, titles: list[str]) -> np.ndarray:
+    """The encoder's path before bulk batching: one session call over all titles, padded to
+    the longest, cut at the model's max_seq_length (256 for base)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(encoder.model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=int(encoder.metadata["max_seq_length"]))
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    encodings = tokenizer.encode_batch(titles)
+    ids = np.array([e.ids for e in encodings], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    session = encoder.embedder.session  # type: ignore[attr-defined]
+    feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return np.asarray(session.run(None, feeds)[0])
+
+
+def test_bulk_encode_matches_the_one_call_path(
+    base: TitleEncoder, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real LinkedIn titles (3 to 38 tokens), repeated: the bulk path (distinct titles, length
+    batches, one call per core) gives the old path's vectors, and one title alone the same."""
+    titles = _linkedin_titles(data_dir)
+    monkeypatch.setattr(encoder_module, "BULK_PARALLEL_MIN", 1)  # bulk on a few dozen titles
+    monkeypatch.setattr(encoder_module, "BULK_BATCH_TOKENS", 64)  # several batches
+    monkeypatch.setattr(encoder_module, "available_cores", lambda: 2)  # side by side
+    asked = titles + titles[::3]
+    bulk = TitleEncoder.load("base", cache_size=0).encode(asked)
+    assert bulk.shape == (len(asked), base.dim) and bulk.dtype == np.float32
+    reference = _one_padded_call(base, titles)
+    cosine = (bulk[: len(titles)] * reference).sum(axis=1)
+    assert cosine.min() >= 0.999, titles[int(cosine.argmin())]
+    assert np.array_equal(bulk[len(titles) :], bulk[: len(titles)][::3])
+    one_by_one = np.stack([base.encode([t])[0] for t in titles[::8]])
+    assert (one_by_one * bulk[: len(titles)][::8]).sum(axis=1).min() >= 0.999
+
+
+def test_length_batches_respect_the_token_budget() -> None:
+    lengths = np.array([2, 3, 3, 5, 8, 8, 20, 64, 70])
+    cuts = encoder_module.length_batches(lengths, max_tokens=16)
+    assert cuts[0] == 0 and cuts[-1] == len(lengths)
+    for start, stop in zip(cuts, cuts[1:], strict=False):
+        assert stop > start
+        assert (stop - start) * lengths[stop - 1] <= 16 or stop - start == 1
+    assert encoder_module.length_batches(lengths, 1000, max_rows=4) == [0, 4, 8, 9]
 
 
 def test_related_titles_land_together(base: TitleEncoder) -> None:
@@ -59,6 +117,7 @@ def test_sampler_batches_have_distinct_occupations(taxonomy: Taxonomy) -> None:
     assert all(a != p for a, p in zip(batch.anchors, batch.positives))
 
 
+@pytest.mark.slow
 def test_train_writes_a_self_describing_folder(taxonomy: Taxonomy, tmp_path: Path) -> None:
     out = train_encoder(
         taxonomy, tmp_path / "enc", budget_steps=2, batch_size=8, device="cpu", evaluate=False
@@ -70,6 +129,22 @@ def test_train_writes_a_self_describing_folder(taxonomy: Taxonomy, tmp_path: Pat
     encoder = TitleEncoder.load(out)
     assert encoder.fingerprint == meta["fingerprint"] and encoder.dim == 384
     assert not (tmp_path / "enc.partial").exists()
+
+
+def test_own_results_are_the_row_named_after_the_model() -> None:
+    """train_encoder names its row after metadata["name"] (a dated release folder, not always
+    `encoder`); the release reads it back by that name."""
+    rows = [
+        {"model": "base", "ndcg@10": 0.2},
+        {"model": "tfidf", "ndcg@10": 0.1},
+        {"model": "2026-01-04", "ndcg@10": 0.3},
+    ]
+    meta = {"name": "2026-01-04", "evaluation": {"results": rows}}
+    assert own_results(meta)["ndcg@10"] == 0.3
+    with pytest.raises(ValueError, match="no results of its own"):
+        own_results({**meta, "name": "encoder"})
+    with pytest.raises(ValueError, match="not evaluated"):
+        own_results({**meta, "evaluation": None})
 
 
 def test_tampered_or_missing_folders_are_refused(tmp_path: Path) -> None:

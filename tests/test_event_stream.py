@@ -19,9 +19,12 @@ import pytest
 from redis_service import redis_client_or_skip
 
 from feature_store import redis_stream, sqlite_stream
+from feature_store.backends import open_stream
 from feature_store.events import read_events
 from feature_store.online import StoreUnavailableError
-from feature_store.stream import EventStream, RedisStream, SqliteStream, open_stream
+from feature_store.redis_stream import RedisStream
+from feature_store.sqlite_stream import SqliteStream
+from feature_store.stream import EventStream
 
 T0 = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)
 

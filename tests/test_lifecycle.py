@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from api_service import make_service
 
+from recsys.lifecycle.promotion import decide, sanity_problems
 from recsys.market.market import Market
 from recsys.ranking.apply_rate_ranker import make_ranker
 from recsys.ranking.features import FEATURE_NAMES
@@ -21,7 +22,6 @@ from recsys.registry.mlflow_registry import (
     ModelRegistry,
     RegistryUnavailableError,
 )
-from recsys.registry.promotion import decide, sanity_problems
 from recsys.service.champion import ChampionFollower, load_champion
 from recsys.service.service import RecommendationService
 
@@ -107,7 +107,7 @@ def test_the_service_follows_the_champion_and_survives_a_lost_registry(
     follower = ChampionFollower(service, registry, poll_s=60, loaded_version=None)
     assert follower.check() is True
     assert service.model_versions["ranker"] == f"lightgbm:v{version}"
-    model = service.recommender.stage("fine").model  # type: ignore[attr-defined]
+    model = service.recommender.ranker
     assert model is not None
     assert follower.check() is False  # same alias, nothing to do
 
@@ -118,7 +118,7 @@ def test_the_service_follows_the_champion_and_survives_a_lost_registry(
         lost.by_alias(RANKER_MODEL, CHAMPION)
     follower.registry = lost
     assert follower.check() is False
-    assert service.recommender.stage("fine").model is model  # type: ignore[attr-defined]
+    assert service.recommender.ranker is model
     assert service.model_versions["ranker"] == f"lightgbm:v{version}"
 
 

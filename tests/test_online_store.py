@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 from redis_service import REDIS_URL, redis_client_or_skip
 
+from feature_store.backends import open_store
 from feature_store.definitions import SEEKER_HISTORY
 from feature_store.events import write_partition
 from feature_store.materialize import materialize
-from feature_store.online import OnlineStore, StoreUnavailableError, open_store
+from feature_store.online import OnlineStore, StoreUnavailableError
 from feature_store.redis_store import RedisOnlineStore
 from feature_store.sqlite_store import SqliteOnlineStore
 
@@ -253,6 +254,13 @@ def test_open_store_sqlite(tmp_path: Path) -> None:
     store.close()
 
 
+def test_one_factory_names_the_backends_it_knows(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown online store kind 'memcached'.*'sqlite'"):
+        open_store("memcached", sqlite_path=tmp_path / "s.sqlite")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="needs sqlite_path"):
+        open_store("sqlite")
+
+
 def test_open_store_names_unreachable_redis() -> None:
     url = "redis://127.0.0.1:1/0"
     with pytest.raises(StoreUnavailableError, match=r"127\.0\.0\.1:1.*sqlite"):
@@ -280,3 +288,29 @@ def test_concurrent_writers_and_readers(store: OnlineStore) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(work, batches))
     assert sum(store.seeker_history(f"u{i}").n_clicks for i in range(5)) == 40
+
+
+def test_forget_user_deletes_only_that_users_data(store: OnlineStore) -> None:
+    store.apply_events(
+        events([("u1", T0, 10, "apply"), ("u2", T0, 20, "apply"), ("u1", T0, 10, "impression")])
+    )
+    for user in ("u1", "u2"):
+        store.put_cached(user, "k", b"list")
+        store.put_query_vector(user, "cook", np.ones(4, np.float32))
+    store.forget_user("u1")
+    gone = store.seeker_history("u1")
+    assert (gone.n_applies, gone.n_impressions, gone.last_active) == (0, 0, None)
+    assert store.get_cached("u1", "k") is None and store.get_query_vector("u1", "cook") is None
+    kept = store.seeker_history("u2")
+    assert kept.applied_job_ids.tolist() == [20] and store.get_cached("u2", "k") == b"list"
+    impressions, _, applies = store.job_popularity(np.array([10, 20]), T0)
+    assert applies.tolist() == [1, 1]  # popularity is no one's in particular
+
+
+def test_drop_cached_keeps_the_history(store: OnlineStore) -> None:
+    store.apply_events(events([("u1", T0, 10, "apply")]))
+    store.put_cached("u1", "k", b"list")
+    store.put_query_vector("u1", "cook", np.ones(4, np.float32))
+    store.drop_cached("u1")
+    assert store.get_cached("u1", "k") is None and store.get_query_vector("u1", "cook") is None
+    assert store.seeker_history("u1").applied_job_ids.tolist() == [10]

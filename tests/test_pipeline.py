@@ -8,12 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recsys.core.candidates import Candidates
+from recsys.core.context import (
+    LOCAL_RADIUS_KM,
+    Filters,
+    History,
+    Profile,
+    RequestContext,
+    request_context,
+)
+from recsys.core.profiles import profile_request
 from recsys.data.geo import haversine_km
 from recsys.market.market import Market
-from recsys.pipeline.candidates import Candidates, Filters, History, Profile, RequestContext
 from recsys.pipeline.recommender import Recommender
-from recsys.pipeline.serving import profile_request
+from recsys.ranking.apply_rate_ranker import make_ranker
 from recsys.ranking.features import FEATURE_NAMES, POSITION, SERVING_POSITION
+from recsys.ranking.fine import FineStage
+from recsys.recall.job_index import JobIndexError
+from recsys.recall.stage import RecallStage
 from recsys.settings import get_settings
 
 
@@ -171,3 +183,58 @@ def test_skills_improve_occupation_coding(
     assert np.array_equal(with_skills, catalog.occupation), "the catalog uses title + skills"
     title_acc, skill_acc = (by_title == truth).mean(), (with_skills == truth).mean()
     assert skill_acc > title_acc + 0.05 and skill_acc > 0.75, (title_acc, skill_acc)
+
+
+def test_request_context_applies_the_filter_defaults() -> None:
+    now = np.datetime64("2026-01-05T12:00:00", "s")
+    local = request_context(Profile("nurse", lat=30.27, lon=-97.74), now)
+    assert (local.filters.radius_km, local.filters.remote) == (LOCAL_RADIUS_KM, "acceptable")
+    moving = Profile("nurse", lat=30.27, lon=-97.74, relocate=True)
+    assert request_context(moving, now).filters.radius_km is None
+    assert request_context(moving, now, radius_km=20.0).filters.radius_km == 20.0
+    assert request_context(Profile("nurse"), now, radius_km=20.0).filters.radius_km is None
+    with pytest.raises(ValueError, match="remote='sometimes'"):
+        request_context(Profile("nurse"), now, remote="sometimes")
+
+
+def test_with_ranker_leaves_the_pipeline_it_came_from_alone(recommender: Recommender) -> None:
+    class Constant:
+        def predict(self, X: np.ndarray) -> np.ndarray:
+            return np.zeros(len(X), np.float32)
+
+    model = Constant()
+    swapped = recommender.with_ranker(model)
+    assert swapped.ranker is model and recommender.ranker is None
+    assert swapped.catalog is recommender.catalog and swapped.index is recommender.index
+    assert [s.name for s in swapped.stages] == [s.name for s in recommender.stages]
+
+
+def test_run_through_stops_after_the_named_stage(
+    recommender: Recommender, small_market: tuple[Market, Path]
+) -> None:
+    market, _ = small_market
+    pool = recommender.run_through(_request(market), "coarse")
+    assert len(pool) > 0 and "coarse" in pool.scores and "fine" not in pool.scores
+    with pytest.raises(KeyError, match="no stage 'final'"):
+        recommender.run_through(_request(market), "final")
+
+
+def test_stages_save_and_load_their_own_artifacts(recommender: Recommender, tmp_path: Path) -> None:
+    recall = recommender.stage("recall")
+    assert isinstance(recall, RecallStage)
+    recall.save_artifacts(tmp_path / "recall")
+    fingerprint = recommender.encoder.fingerprint
+    loaded = RecallStage.load_artifacts(tmp_path / "recall", recall.catalog, recall.k, fingerprint)
+    assert len(loaded.index) == len(recall.index)
+    with pytest.raises(JobIndexError):
+        RecallStage.load_artifacts(tmp_path / "recall", recall.catalog, recall.k, "another")
+
+    rng = np.random.default_rng(0)
+    X = rng.random((400, len(FEATURE_NAMES))).astype(np.float32)
+    model = make_ranker("lightgbm", n_estimators=5, min_child_samples=20, n_jobs=1)
+    model.fit(X, (X[:, 0] > 0.7).astype(np.int64), feature_names=list(FEATURE_NAMES))
+    fine = FineStage(recommender.catalog, model)
+    fine.save_artifacts(tmp_path / "fine")
+    again = FineStage.load_artifacts(tmp_path / "fine", recommender.catalog)
+    assert again.model is not None
+    assert np.allclose(again.model.predict(X), model.predict(X), atol=1e-5)

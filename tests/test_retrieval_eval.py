@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from recsys.cli.main import app
 from recsys.data.errors import DataError
-from recsys.evaluation.retrieval import (
+from recsys.recall.retrieval_evaluation import (
     SUMMARY_KEYS,
     evaluate_models,
     load_retrieval_data,

@@ -101,16 +101,20 @@ async def post_events(
             )
     frame = _frame(good, service.now())
     if len(frame):
-        known = service.known_jobs(frame["job_id"].to_numpy())
-        for i in (~known).nonzero()[0].tolist():
-            rejected.append(
-                RejectedEvent(
-                    index=positions[i],
-                    event_id=good[i].event_id,
-                    errors=[f"job_id: no job with id {good[i].job_id}"],
+        known_job = service.known_jobs(frame["job_id"].to_numpy())
+        known_user = service.known_users(frame["user_id"].tolist())
+        for i in (~(known_job & known_user)).nonzero()[0].tolist():
+            errors = []
+            if not known_job[i]:
+                errors.append(f"job_id: no job with id {good[i].job_id}")
+            if not known_user[i]:
+                errors.append(
+                    f"user_id: unknown user {good[i].user_id!r} (no stored profile, never served)"
                 )
+            rejected.append(
+                RejectedEvent(index=positions[i], event_id=good[i].event_id, errors=errors)
             )
-        frame = frame[known]
+        frame = frame[known_job & known_user]
     result = service.ingest(frame)
     rejected.sort(key=lambda r: r.index)
     metrics.events.labels("accepted").inc(result.accepted)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import Admin, Service
 from api.errors import ApiError
-from api.schemas import ErrorResponse, Expired, Job, JobsAdded, JobsIn, SimilarJobs
-from recsys.service.service import UnknownJobError
+from api.schemas import ErrorResponse, Expired, Job, JobPatch, JobsAdded, JobsIn, SimilarJobs
+from recsys.service.postings import UnknownJobError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -66,6 +66,22 @@ def add_jobs(body: JobsIn, service: Service) -> JobsAdded:
         postings.append(posting)
     try:
         return JobsAdded(job_ids=service.add_postings(postings))
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+@router.patch(
+    "/{job_id}",
+    response_model=Job,
+    dependencies=[Admin],
+    responses={**ADMIN, **NOT_FOUND},
+)
+def update_job(job_id: JobId, body: JobPatch, service: Service) -> Job:
+    """Change fields of a posting; every API process serves the change within seconds."""
+    try:
+        return Job(**service.update_posting(job_id, body.model_dump(exclude_unset=True)))
+    except UnknownJobError as exc:
+        raise ApiError(404, str(exc.args[0])) from None
     except ValueError as exc:
         raise ApiError(422, str(exc)) from None
 

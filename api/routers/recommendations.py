@@ -17,10 +17,12 @@ from api.schemas import (
     RecommendationResponse,
     Remote,
 )
-from recsys.pipeline.candidates import RequestContext
-from recsys.pipeline.serving import inline_profile
+from recsys.core.context import RequestContext
+from recsys.core.profiles import inline_profile
+from recsys.service.caches import cache_key
+from recsys.service.requests import RequestOptions
 from recsys.service.seekers import UnknownUserError
-from recsys.service.service import RecommendationService, RequestOptions, cache_key
+from recsys.service.service import RecommendationService
 
 router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 

@@ -10,10 +10,12 @@ Why it looks like this:
 * Steps hand each other files in that folder, not XComs: a task returns only a small JSON dict
   (counts, versions, the decision) for the UI; the evaluation table stays on disk. All tasks of
   a run must therefore see the same artifacts folder (one machine, or a shared volume).
-* `recsys` is imported inside the tasks: the DAG processor re-parses this file every few
-  seconds, and importing torch, LightGBM and MLflow there would make every parse take seconds.
-  `KINDS` repeats `recsys.ranking.train.KINDS` for the same reason (tests/test_dags.py checks
-  that they agree).
+* The tasks and their order come from `recsys.lifecycle.retrain_steps.RETRAIN_STEPS`, the list
+  the CLI runner reads too; that module is standard library only, and the rest of `recsys` is
+  imported inside the tasks: the DAG processor re-parses this file every few seconds, and
+  importing torch, LightGBM and MLflow there would make every parse take seconds. `KINDS`
+  repeats `recsys.ranking.train.KINDS` for the same reason (tests/test_dags.py checks that they
+  agree).
 * The schedule is `@daily` over data intervals (`CronDataIntervalTimetable`), not the Airflow 3
   default trigger timetable: the logical date is then the start of the day being retrained and
   the run starts once that day is over. With the trigger timetable the run at midnight would
@@ -31,6 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, chain, dag, task
+
+from recsys.lifecycle.retrain_steps import RETRAIN_STEPS
 
 #: the GBDT kinds trained side by side (`recsys.ranking.train.KINDS`, not imported at parse time)
 KINDS = ("lightgbm", "xgboost")
@@ -79,49 +83,22 @@ def run_step(step: str, logical_date: datetime | None, *args: Any) -> dict[str, 
     doc_md=__doc__,
 )
 def daily_retrain() -> None:
-    @task
-    def extract(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("extract", logical_date)
+    layers: list[Any] = []
+    for step in RETRAIN_STEPS:
+        runs = [step_task(step.name, task_id)(*args) for task_id, args in step.runs(KINDS)]
+        layers.append(runs if step.per_kind else runs[0])
+    chain(*layers)
 
-    @task
-    def training_set(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("training_set", logical_date)
 
-    @task
-    def train(kind: str, logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("train", logical_date, kind)
+def step_task(step: str, task_id: str) -> Any:
+    """The TaskFlow task `task_id` that runs the retrain step `step` with its arguments."""
 
-    @task
-    def evaluate(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("evaluate", logical_date)
+    @task(task_id=task_id)
+    def run(*args: Any, logical_date: datetime | None = None) -> dict[str, Any]:
+        """`recsys.lifecycle.retrain.<step>` for the run's logical date."""
+        return run_step(step, logical_date, *args)
 
-    @task
-    def register(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("register", logical_date)
-
-    @task
-    def promote(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("promote", logical_date)
-
-    @task
-    def rebuild_index(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("rebuild_index", logical_date)
-
-    @task
-    def notify(logical_date: datetime | None = None) -> dict[str, Any]:
-        return run_step("notify", logical_date)
-
-    trains = [train.override(task_id=f"train_{kind}")(kind) for kind in KINDS]
-    chain(
-        extract(),
-        training_set(),
-        trains,
-        evaluate(),
-        register(),
-        promote(),
-        rebuild_index(),
-        notify(),
-    )
+    return run
 
 
 daily_retrain()

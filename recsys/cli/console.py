@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 console = Console()
@@ -21,6 +21,19 @@ def progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def progress_callback(bar: Progress, description: str) -> Callable[[int, int], None]:
+    """An `on_progress(done, total)` callback (as `TitleEncoder.encode` takes) that drives one
+    task of `bar`, added on the first call: nothing shows when the work is skipped (cached)."""
+    task: list[TaskID] = []
+
+    def update(done: int, total: int) -> None:
+        if not task:
+            task.append(bar.add_task(description, total=total))
+        bar.update(task[0], completed=done, total=total)
+
+    return update
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[object]]) -> Table:

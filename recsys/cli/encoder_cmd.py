@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from recsys.cli.console import console, progress, table
+from recsys.cli.console import console, progress, progress_callback, table
 from recsys.data.taxonomy import load_taxonomy
 from recsys.settings import get_settings
 
@@ -24,7 +24,12 @@ def train(
     minutes: float | None = typer.Option(None, "--minutes", min=0.1, help="stop after this long"),
     batch_size: int | None = typer.Option(None, "--batch-size", min=2),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: detected)"),
-    queries: int = typer.Option(1000, "--queries", min=10, help="held-out benchmark queries"),
+    queries: int | None = typer.Option(
+        None,
+        "--queries",
+        min=10,
+        help="held-out benchmark queries (default RECSYS_ENCODER_BENCHMARK_QUERIES: 1000)",
+    ),
     evaluate: bool = typer.Option(
         True, "--evaluate/--no-evaluate", help="score on held-out titles"
     ),
@@ -62,7 +67,7 @@ def train(
 
 
 def _print_evaluation(evaluation: dict) -> None:
-    from recsys.evaluation.retrieval import SUMMARY_KEYS
+    from recsys.recall.retrieval_evaluation import SUMMARY_KEYS
 
     results = evaluation["results"]
     console.print(
@@ -99,7 +104,8 @@ def embed(
     if not texts:
         raise typer.BadParameter("give titles as arguments or with --file")
     encoder = TitleEncoder.load(model)
-    vectors = encoder.encode(texts)
+    with progress() as bar:
+        vectors = encoder.encode(texts, on_progress=progress_callback(bar, "titles"))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.save(out, vectors)

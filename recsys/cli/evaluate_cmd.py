@@ -15,7 +15,7 @@ app = typer.Typer(help="Offline evaluation.", no_args_is_help=True)
 def _builtin(name: str, model_specs: list[str]):  # noqa: ANN202 - RetrievalData, imported lazily
     """A built-in benchmark; `onet` uses the held-out split the first trained model recorded."""
     from recsys.data.taxonomy import load_taxonomy
-    from recsys.evaluation import title_benchmarks as tb
+    from recsys.recall import title_benchmarks as tb
     from recsys.recall.encoder import read_metadata
     from recsys.recall.title_split import split_titles
     from recsys.settings import get_settings
@@ -52,13 +52,13 @@ def retrieval(
     json_out: Path | None = typer.Option(None, "--json", help="write one object per model"),
 ) -> None:
     """Title retrieval: MAP, MRR, nDCG@10, Recall@10/100, models side by side, paired tests."""
-    from recsys.evaluation.retrieval import (
+    from recsys.recall.retrieval_evaluation import (
         SUMMARY_KEYS,
         compare_to_baseline,
         evaluate_retrieval,
         load_retrieval_data,
     )
-    from recsys.evaluation.title_benchmarks import BUILTIN
+    from recsys.recall.title_benchmarks import BUILTIN
 
     if benchmark is not None:
         if benchmark not in BUILTIN:
@@ -113,7 +113,7 @@ def ranking(
     """Popularity, coarse-only, LightGBM, XGBoost and the oracle on a later day's requests."""
     from datetime import date
 
-    from recsys.pipeline.serving import evaluate_market_day
+    from recsys.offline.market_service import evaluate_market_day
 
     which: int | date = int(day) if day.isdigit() else date.fromisoformat(day)
     with console.status("evaluating"):

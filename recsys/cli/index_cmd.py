@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from recsys.cli.console import console, kv_table
+from recsys.cli.console import console, kv_table, progress, progress_callback
 
 app = typer.Typer(help="The FAISS job index.", no_args_is_help=True)
 
@@ -31,10 +31,21 @@ def build(
     taxonomy = load_taxonomy(settings.data_dir)
     title_encoder = TitleEncoder.load(encoder or settings.encoder_model)
     t0 = time.perf_counter()
-    with console.status(f"embedding and indexing {len(jobs):,} jobs"):
-        occupations = OccupationIndex.load_or_build(title_encoder, taxonomy, settings.artifacts_dir)
+    console.print(f"embedding and indexing {len(jobs):,} jobs")
+    with progress() as bar:
+        occupations = OccupationIndex.load_or_build(
+            title_encoder,
+            taxonomy,
+            settings.artifacts_dir,
+            progress_callback(bar, "O*NET titles"),
+        )
         vectors = catalog_vectors(
-            jobs, taxonomy, title_encoder, occupations, settings.artifacts_dir / "catalog_cache"
+            jobs,
+            taxonomy,
+            title_encoder,
+            occupations,
+            settings.artifacts_dir / "catalog_cache",
+            on_progress=progress_callback(bar, "job titles"),
         )
     seconds = time.perf_counter() - t0
     if out is not None:

@@ -16,7 +16,7 @@ app = typer.Typer(help="The fine-stage apply-rate ranker.", no_args_is_help=True
 def train(
     events: Path = typer.Option(..., "--events", help="event partitions (a market's events/)"),
     until: str = typer.Option(..., "--until", help="last day to train on (YYYY-MM-DD)"),
-    out: Path = typer.Option(..., "--out", help="folder for the models and ranker.json"),
+    out: Path = typer.Option(..., "--out", help="folder for the models and selection.json"),
     features: Path | None = typer.Option(
         None, "--features", help="served feature rows (default: features/ beside --events)"
     ),

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from recsys.cli.console import console, table
+from recsys.core.context import LOCAL_RADIUS_KM, REMOTE_MODES
 
 
 def recommend(
@@ -15,20 +16,24 @@ def recommend(
     skills: str = typer.Option("", "--skills", help="comma-separated skills"),
     user: str | None = typer.Option(None, "--user", help="a seeker id of the market instead"),
     k: int = typer.Option(10, "--k", min=1, max=100),
-    radius_km: float = typer.Option(80.0, "--radius-km", min=1.0),
-    remote: str = typer.Option("acceptable", "--remote", help="only, acceptable or exclude"),
+    radius_km: float | None = typer.Option(
+        None, "--radius-km", min=1.0, help=f"search radius (default {LOCAL_RADIUS_KM:g} km)"
+    ),
+    remote: str = typer.Option("acceptable", "--remote", help=" | ".join(REMOTE_MODES)),
     market: Path = typer.Option(Path("artifacts/demo/market"), "--market", help="market folder"),
     ranker: Path | None = typer.Option(None, "--ranker", help="folder from `recsys ranker train`"),
     encoder: str | None = typer.Option(None, "--encoder", help="'base' or an encoder folder"),
 ) -> None:
     """Rank the market's jobs for a title and place (or a stored seeker) and explain them."""
-    from recsys.pipeline.serving import MarketService, market_now, profile_request
+    from recsys.core.folder import MarketFolder
+    from recsys.core.profiles import profile_request
+    from recsys.offline.market_service import MarketService, market_now
 
     if (title is None) == (user is None):
         raise typer.BadParameter("give either --title (cold start) or --user")
-    if remote not in ("only", "acceptable", "exclude"):
-        raise typer.BadParameter("only, acceptable or exclude", param_hint="--remote")
-    if not (market / "market.json").is_file():
+    if remote not in REMOTE_MODES:
+        raise typer.BadParameter(", ".join(REMOTE_MODES), param_hint="--remote")
+    if not MarketFolder(market).exists():
         raise typer.BadParameter(
             f"no market at {market}; run `recsys simulate --out {market}`", param_hint="--market"
         )

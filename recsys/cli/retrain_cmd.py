@@ -5,16 +5,20 @@ from __future__ import annotations
 import typer
 
 from recsys.cli.console import console, kv_table
+from recsys.lifecycle.retrain_steps import describe_steps
 
 
 def retrain(
     day: str = typer.Option(..., "--date", help="the logical date to retrain on (YYYY-MM-DD)"),
 ) -> None:
-    """Extract, build the training set, train both rankers, evaluate against the champion,
-    register, promote or keep (with the reason), rebuild the index if needed, notify."""
     from recsys.lifecycle.retrain import retrain as run_retrain
 
     with console.status(f"retraining on {day}"):
         summary = run_retrain(day)
     console.print(summary["message"])
     console.print(kv_table("step seconds", summary["seconds"]))
+
+
+retrain.__doc__ = f"""Run the daily retrain's steps for one date, in order:
+
+{describe_steps()}"""

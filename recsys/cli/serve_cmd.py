@@ -1,4 +1,5 @@
-"""`recsys serve`: the API under uvicorn, on the settings' stores (SQLite embedded, or Redis)."""
+"""`recsys serve`: the API under uvicorn over the catalog database, on the settings' stores
+(SQLite embedded, or Redis)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import typer
 
 
 def serve(
-    market: Path | None = typer.Option(
-        None, "--market", help="market folder to serve (default: the demo's)"
+    log_dir: Path | None = typer.Option(
+        None, "--log-dir", help="the events/ and features/ log (default: the demo's market)"
+    ),
+    database: str | None = typer.Option(
+        None, "--database", help="catalog database URL (default RECSYS_DATABASE_URL, or SQLite)"
     ),
     ranker: Path | None = typer.Option(None, "--ranker", help="folder from `recsys ranker train`"),
     encoder: str | None = typer.Option(None, "--encoder", help="'base' or an encoder folder"),
@@ -28,7 +32,8 @@ def serve(
     from recsys.settings import get_settings
 
     overrides = {
-        "RECSYS_SERVE_MARKET_DIR": market,
+        "RECSYS_LOG_DIR": log_dir,
+        "RECSYS_DATABASE_URL": database,
         "RECSYS_SERVE_RANKER_DIR": ranker,
         "RECSYS_ENCODER_MODEL": encoder,
         "RECSYS_ONLINE_STORE": store,

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 import typer
 
+from recsys.catalog_db import CatalogStore
 from recsys.cli.console import console, kv_table, progress, table
 from recsys.data.taxonomy import load_taxonomy
 from recsys.market.config import MarketConfig
 from recsys.market.market import generate_market
+from recsys.market.over_catalog import market_over_catalog
+from recsys.market.publish import publish_postings, publish_seekers
 from recsys.market.simulate import simulate_days
 from recsys.market.summary import market_summary
+from recsys.pipeline.build import serving_encoder
+from recsys.recall.encoder import TitleEncoder
+from recsys.recall.occupations import OccupationIndex
+from recsys.service.catalog_source import load_rows
 from recsys.settings import get_settings
 
 
@@ -25,16 +34,43 @@ def simulate(
     seed: int = typer.Option(42, "--seed", help="the same seed gives the same market"),
     start: str = typer.Option("2026-01-05", "--start", help="first day (YYYY-MM-DD)"),
     out: Path = typer.Option(Path("artifacts/market"), "--out", help="market folder"),
+    over_catalog: bool = typer.Option(
+        False,
+        "--over-catalog",
+        help="simulate seekers over the catalog database's open postings (--jobs is ignored)",
+    ),
+    publish: bool = typer.Option(
+        True, help="write the postings and seekers into the catalog database (RECSYS_DATABASE_URL)"
+    ),
     summary_json: Path | None = typer.Option(None, "--json", help="write the summary as JSON"),
 ) -> None:
-    """Generate jobs, seekers and daily events with a known ground truth."""
+    """Generate jobs (or take the catalog's), seekers and daily events with a known ground
+    truth; the simulator writes into the same catalog database real data lives in."""
     config = MarketConfig(
         n_jobs=jobs, n_seekers=seekers, days=days, seed=seed, start=date.fromisoformat(start)
     )
     settings = get_settings()
     t0 = time.perf_counter()
     taxonomy = load_taxonomy(settings.data_dir)
-    market = generate_market(config, taxonomy, settings.data_dir)
+    store = CatalogStore.open(settings.catalog_url, migrate=True)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if over_catalog:
+        encoder = TitleEncoder.load(serving_encoder(settings))
+        occupations = OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
+        rows = load_rows(store, encoder, occupations, taxonomy)
+        is_open = (rows.jobs["expires_at"] > pd.Timestamp(config.start)).to_numpy()
+        catalog = rows.jobs[is_open].reset_index(drop=True)
+        config = replace(config, n_jobs=len(catalog))
+        market = market_over_catalog(
+            config, taxonomy, settings.data_dir, catalog, rows.occupation[is_open]
+        )
+    else:
+        market = generate_market(config, taxonomy, settings.data_dir)
+        if publish:
+            publish_postings(store, market.jobs, now)
+    if publish:
+        publish_seekers(store, market.seekers, now)
+    store.close()
     market.save(out)
     t_gen = time.perf_counter() - t0
     with progress() as bar:

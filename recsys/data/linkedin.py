@@ -40,35 +40,10 @@ def load_linkedin_catalog(data_dir: Path) -> pd.DataFrame:
         ],
         what="LinkedIn 2023 job postings",
     )
-    skills = read_table(base / "job_skills.csv", ["job_id", "skill_abr"], what="job skills")
-    names = read_table(base / "skills.csv", ["skill_abr", "skill_name"], what="skill names")
-    salaries = read_table(
-        base / "salaries.csv",
-        ["job_id", "min_salary", "max_salary", "med_salary", "pay_period"],
-        what="LinkedIn salaries",
-    )
     posts = posts.dropna(subset=["job_id", "title"]).drop_duplicates("job_id")
     posts["job_id"] = posts["job_id"].astype(np.int64)
-
-    skills = skills.merge(names, on="skill_abr", how="left")
-    skills["job_id"] = pd.to_numeric(skills["job_id"], errors="coerce")
-    skill_lists = (
-        skills.dropna(subset=["job_id", "skill_name"])
-        .drop_duplicates(["job_id", "skill_name"])
-        .sort_values(["job_id", "skill_name"])
-        .groupby("job_id")["skill_name"]
-        .agg(list)
-    )
-
-    sal = salaries.assign(
-        job_id=pd.to_numeric(salaries["job_id"], errors="coerce"),
-        factor=salaries["pay_period"].map(_ANNUAL),
-    ).dropna(subset=["job_id", "factor"])
-    for col in ("min_salary", "max_salary", "med_salary"):
-        sal[col] = pd.to_numeric(sal[col], errors="coerce") * sal["factor"]
-    sal["min_salary"] = sal["min_salary"].fillna(sal["med_salary"])
-    sal["max_salary"] = sal["max_salary"].fillna(sal["med_salary"])
-    sal = sal.groupby("job_id")[["min_salary", "max_salary"]].first()
+    skill_lists = linkedin_skill_lists(base)
+    sal = linkedin_salaries(base)
 
     gaz = get_gazetteer()
     locs = gaz.resolve_many(posts["location"].tolist())
@@ -105,6 +80,39 @@ def load_linkedin_catalog(data_dir: Path) -> pd.DataFrame:
     out["company"] = "company " + out["company_id"].astype(str)
     extra = [c for c in out.columns if c not in JOB_COLUMNS]
     return pd.concat([check_catalog(out), out[extra].reset_index(drop=True)], axis=1)
+
+
+def linkedin_skill_lists(base: Path) -> pd.Series:
+    """Skill names per posting (job_id -> sorted list), from job_skills.csv and skills.csv."""
+    skills = read_table(base / "job_skills.csv", ["job_id", "skill_abr"], what="job skills")
+    names = read_table(base / "skills.csv", ["skill_abr", "skill_name"], what="skill names")
+    skills = skills.merge(names, on="skill_abr", how="left")
+    skills["job_id"] = pd.to_numeric(skills["job_id"], errors="coerce")
+    return (
+        skills.dropna(subset=["job_id", "skill_name"])
+        .drop_duplicates(["job_id", "skill_name"])
+        .sort_values(["job_id", "skill_name"])
+        .groupby("job_id")["skill_name"]
+        .agg(list)
+    )
+
+
+def linkedin_salaries(base: Path) -> pd.DataFrame:
+    """Annualised min_salary and max_salary per posting (job_id index), from salaries.csv."""
+    salaries = read_table(
+        base / "salaries.csv",
+        ["job_id", "min_salary", "max_salary", "med_salary", "pay_period"],
+        what="LinkedIn salaries",
+    )
+    sal = salaries.assign(
+        job_id=pd.to_numeric(salaries["job_id"], errors="coerce"),
+        factor=salaries["pay_period"].map(_ANNUAL),
+    ).dropna(subset=["job_id", "factor"])
+    for col in ("min_salary", "max_salary", "med_salary"):
+        sal[col] = pd.to_numeric(sal[col], errors="coerce") * sal["factor"]
+    sal["min_salary"] = sal["min_salary"].fillna(sal["med_salary"])
+    sal["max_salary"] = sal["max_salary"].fillna(sal["med_salary"])
+    return sal.groupby("job_id")[["min_salary", "max_salary"]].first()
 
 
 def load_company_names(data_dir: Path) -> list[str]:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from recsys.data.taxonomy import load_taxonomy
+from recsys.lifecycle.promotion import decide
 from recsys.recall.encoder import read_metadata
-from recsys.recall.encoder_training import train_encoder
+from recsys.recall.encoder_training import own_results, train_encoder
 from recsys.registry.mlflow_registry import CHALLENGER, CHAMPION, ENCODER_MODEL, ModelRegistry
-from recsys.registry.promotion import decide
 from recsys.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -23,13 +23,11 @@ GATE_METRIC = "ndcg@10"
 
 
 def _own_results(folder: Path) -> dict[str, float]:
-    evaluation = read_metadata(folder).get("evaluation")
-    if not evaluation:
-        raise ValueError(f"encoder at {folder} was not evaluated; train it with evaluation on")
-    rows = {r["model"]: r for r in evaluation["results"]}
-    own = rows.get("encoder")
-    if own is None:
-        raise ValueError(f"encoder at {folder} has no results of its own: {sorted(rows)}")
+    """The folder's own retrieval metrics (numbers only), as `train_encoder` recorded them."""
+    try:
+        own = own_results(read_metadata(folder))
+    except ValueError as exc:
+        raise ValueError(f"encoder at {folder}: {exc}") from exc
     return {k: float(v) for k, v in own.items() if isinstance(v, int | float)}
 
 

@@ -12,18 +12,23 @@ Layout of a market folder:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.core.folder import JOBS_FILE, META_FILE, SEEKERS_FILE, MarketFolder
 from recsys.data.taxonomy import Taxonomy
-from recsys.jobs import load_catalog, save_catalog
+from recsys.jobs import save_catalog
 from recsys.market.behaviour import SEEKER_BIAS_SD, ApplyModel, JobTruth, SeekerTruth
 from recsys.market.config import MarketConfig
 from recsys.market.generate import RealBasis, SkillSampler, generate_jobs, generate_seekers
+
+#: the job attributes a market over a real catalog may draw (truth/job_truth.parquet).
+TRUTH_COLUMNS = ("skills", "seniority", "salary_min", "salary_max", "employer_rating")
+JOB_TRUTH_FILE = "job_truth.parquet"
 
 
 @dataclass
@@ -38,6 +43,9 @@ class Market:
     seeker_occupation: np.ndarray
     seeker_bias: np.ndarray
     model: ApplyModel
+    #: the jobs as the ground truth sees them, where that differs from the catalog (a market over
+    #: a real catalog draws what the board left out); None: the catalog is the truth
+    job_truth: pd.DataFrame | None = None
 
     @property
     def start(self) -> np.datetime64:
@@ -93,14 +101,22 @@ class Market:
         model = ApplyModel(taxonomy, job_truth, seeker_truth, config.seed)
         return cls(config, taxonomy, jobs, seekers, job_occ, seeker_occ, seeker_bias, model)
 
+    def with_catalog(self, catalog: pd.DataFrame) -> Market:
+        """This market serving `catalog` (row-aligned with the jobs) while its ground truth stays
+        the jobs it was built from."""
+        truth = self.jobs[list(TRUTH_COLUMNS)].reset_index(drop=True)
+        return replace(self, jobs=catalog.reset_index(drop=True), job_truth=truth)
+
     def save(self, out: Path) -> None:
         out = Path(out)
         (out / "truth").mkdir(parents=True, exist_ok=True)
-        save_catalog(self.jobs, out / "jobs.parquet")
-        self.seekers.to_parquet(out / "seekers.parquet", index=False)
+        save_catalog(self.jobs, out / JOBS_FILE)
+        self.seekers.to_parquet(out / SEEKERS_FILE, index=False)
         pd.DataFrame(
             {"job_id": self.jobs["job_id"], "occupation": self.taxonomy.codes[self.job_occupation]}
         ).to_parquet(out / "truth" / "jobs.parquet", index=False)
+        if self.job_truth is not None:
+            self.job_truth.to_parquet(out / "truth" / JOB_TRUTH_FILE, index=False)
         pd.DataFrame(
             {
                 "user_id": self.seekers["user_id"],
@@ -113,27 +129,26 @@ class Market:
             "n_jobs": len(self.jobs),
             "n_seekers": len(self.seekers),
         }
-        (out / "market.json").write_text(json.dumps(meta, indent=2))
+        (out / META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, folder: Path, taxonomy: Taxonomy) -> Market:
         folder = Path(folder)
-        meta_path = folder / "market.json"
-        if not meta_path.exists():
-            raise FileNotFoundError(
-                f"{folder} is not a market folder (no market.json); "
-                "create one with `recsys simulate --out DIR`"
-            )
-        config = MarketConfig.from_json(json.loads(meta_path.read_text())["config"])
-        jobs = load_catalog(folder / "jobs.parquet")
-        seekers = pd.read_parquet(folder / "seekers.parquet")
+        served = MarketFolder(folder)
+        config = MarketConfig.from_json(served.meta()["config"])
+        jobs, seekers = served.jobs(), served.seekers()
         tj = pd.read_parquet(folder / "truth" / "jobs.parquet")
         ts = pd.read_parquet(folder / "truth" / "seekers.parquet")
         job_occ = tj["occupation"].map(taxonomy.index).to_numpy(np.int32)
         seeker_occ = ts["occupation"].map(taxonomy.index).to_numpy(np.int32)
-        return cls.build(
-            config, taxonomy, jobs, seekers, job_occ, seeker_occ, ts["bias"].to_numpy(np.float64)
+        truth_path = folder / "truth" / JOB_TRUTH_FILE
+        truth = jobs
+        if truth_path.is_file():
+            truth = jobs.assign(**pd.read_parquet(truth_path)[list(TRUTH_COLUMNS)])
+        market = cls.build(
+            config, taxonomy, truth, seekers, job_occ, seeker_occ, ts["bias"].to_numpy(np.float64)
         )
+        return market.with_catalog(jobs) if truth_path.is_file() else market
 
 
 def generate_market(config: MarketConfig, taxonomy: Taxonomy, data_dir: Path) -> Market:

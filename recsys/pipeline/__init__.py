@@ -1,1 +1,1 @@
-"""The request path: a context, columnar candidates, and the ordered list of stages."""
+"""The Recommender (the profile step, then the ordered stages) and how it is built: wiring only."""

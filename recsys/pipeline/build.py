@@ -15,25 +15,38 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.core.candidates import Stage
+from recsys.core.catalog import ServingCatalog
+from recsys.core.popularity import Popularity
 from recsys.data.taxonomy import Taxonomy
 from recsys.jobs import check_catalog
-from recsys.pipeline.candidates import Stage
-from recsys.pipeline.catalog import Popularity, ServingCatalog
 from recsys.pipeline.recommender import Recommender
 from recsys.ranking.coarse import CoarseStage, CoarseWeights
 from recsys.ranking.fine import ApplyRateModel, FineStage
 from recsys.ranking.rerank import RerankPolicy, RerankStage
-from recsys.recall.encoder import TitleEncoder
+from recsys.recall.encoder import METADATA_FILE, ProgressCallback, TitleEncoder
 from recsys.recall.job_index import JobIndex, JobIndexError
 from recsys.recall.occupations import OccupationIndex
-from recsys.recall.stage import RecallStage
+from recsys.recall.stage import RadiusWidening, RecallStage
 from recsys.settings import Settings, get_settings
 
 
-def embed_titles(encoder: TitleEncoder, titles: pd.Series) -> np.ndarray:
-    """Embeddings of a title column; each distinct title is encoded once."""
-    codes, unique = pd.factorize(titles.astype(str))
-    return encoder.encode(list(unique), batch_size=256)[codes]
+def serving_encoder(settings: Settings) -> str:
+    """The encoder to serve: the configured one (RECSYS_ENCODER_MODEL), else the demo's
+    fine-tuned one when the demo has trained one, else the base model."""
+    demo = settings.artifacts_dir / "demo" / "encoder"
+    configured = "encoder_model" in settings.model_fields_set
+    if not configured and (demo / METADATA_FILE).is_file():
+        return str(demo)
+    return settings.encoder_model
+
+
+def embed_titles(
+    encoder: TitleEncoder, titles: pd.Series, on_progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """Embeddings of a title column (the encoder's bulk path: each distinct title once, batched
+    by token count on every core)."""
+    return encoder.encode(titles.astype(str).tolist(), on_progress=on_progress)
 
 
 def catalog_digest(jobs: pd.DataFrame) -> str:
@@ -60,9 +73,11 @@ def catalog_vectors(
     encoder: TitleEncoder,
     occupations: OccupationIndex,
     cache_dir: Path | None,
+    *,
+    on_progress: ProgressCallback | None = None,
 ) -> CatalogVectors:
     """Embed, classify (title and skills) and index the catalog, or load all three from
-    `cache_dir`."""
+    `cache_dir`. `on_progress` follows the embedding (see `TitleEncoder.encode`)."""
     folder = None
     if cache_dir is not None:
         folder = Path(cache_dir) / f"{encoder.fingerprint[:16]}-{catalog_digest(jobs)}"
@@ -73,7 +88,7 @@ def catalog_vectors(
             )
         except (JobIndexError, FileNotFoundError, OSError):
             pass
-    embeddings = embed_titles(encoder, jobs["title"])
+    embeddings = embed_titles(encoder, jobs["title"], on_progress)
     occupation, _ = occupations.classify(embeddings, taxonomy.skill_matrix(jobs["skills"]))
     index = JobIndex.from_catalog(jobs, embeddings, encoder.fingerprint)
     if folder is not None:
@@ -93,22 +108,36 @@ def build_recommender(
     popularity: Popularity | None = None,
     settings: Settings | None = None,
     cache: bool = True,
+    occupations: OccupationIndex | None = None,
+    derived: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Recommender:
-    """recall -> coarse -> fine -> rerank over `jobs`; coarse-only fine stage when no ranker."""
+    """recall -> coarse -> fine -> rerank over `jobs`; coarse-only fine stage when no ranker.
+
+    `derived` (embeddings, occupation indices) skips the encoding, when the catalog database
+    already holds them for this encoder; the index is then built over them.
+    """
     settings = settings or get_settings()
     jobs = check_catalog(jobs)
     cache_dir = settings.artifacts_dir / "catalog_cache" if cache else None
-    occupations = (
-        OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
-        if cache
-        else OccupationIndex.build(encoder, taxonomy)
-    )
-    vectors = catalog_vectors(jobs, taxonomy, encoder, occupations, cache_dir)
+    if occupations is None:
+        occupations = (
+            OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
+            if cache
+            else OccupationIndex.build(encoder, taxonomy)
+        )
+    if derived is not None:
+        embeddings, occupation = derived
+        index = JobIndex.from_catalog(jobs, embeddings, encoder.fingerprint)
+        vectors = CatalogVectors(embeddings, occupation, index)
+    else:
+        vectors = catalog_vectors(jobs, taxonomy, encoder, occupations, cache_dir)
     catalog = ServingCatalog.build(
         jobs, taxonomy, vectors.embeddings, vectors.occupation, popularity
     )
     stages: list[Stage] = [
-        RecallStage(vectors.index, catalog, settings.recall_k),
+        RecallStage(
+            vectors.index, catalog, settings.recall_k, RadiusWidening.from_settings(settings)
+        ),
         CoarseStage(catalog, CoarseWeights.from_settings(settings), settings.coarse_k),
         FineStage(catalog, ranker),
         RerankStage(catalog, RerankPolicy.from_settings(settings)),

@@ -2,6 +2,8 @@
 
 It times every step of every request (`ctx.timings_ms`) and counts candidates after each stage
 (`ctx.counts`), so the API's debug output and the latency benchmarks read the same numbers.
+Callers change or read a stage only through its typed methods (`ranker`, `with_ranker`,
+`index`, `run_through`), never by reaching into `stages`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,21 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from recsys.pipeline.candidates import Candidates, RequestContext, SeekerView, Stage
-from recsys.pipeline.catalog import ServingCatalog
+from recsys.core.candidates import Candidates, Stage
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext, SeekerView
+from recsys.ranking.fine import ApplyRateModel, FineStage
 from recsys.ranking.reasons import explain
 from recsys.recall.encoder import TitleEncoder
+from recsys.recall.job_index import JobIndex
 from recsys.recall.occupations import OccupationIndex
+from recsys.recall.stage import RecallStage
+
+S = TypeVar("S")
 
 #: weight of the mean embedding of applied-to jobs in the query vector.
 HISTORY_BLEND = 0.3
@@ -54,6 +63,44 @@ class Recommender:
             if s.name == name:
                 return s
         raise KeyError(f"no stage {name!r}; stages: {[s.name for s in self.stages]}")
+
+    def _only(self, kind: type[S]) -> S:
+        found = [s for s in self.stages if isinstance(s, kind)]
+        if len(found) != 1:
+            raise LookupError(f"expected one {kind.__name__} among {[s.name for s in self.stages]}")
+        return found[0]
+
+    @property
+    def index(self) -> JobIndex:
+        """The job index the recall stage searches (postings are added to and removed from it)."""
+        return self._only(RecallStage).index
+
+    @property
+    def ranker(self) -> ApplyRateModel | None:
+        """The fine stage's apply-rate model (None: coarse-only)."""
+        return self._only(FineStage).model
+
+    def with_ranker(self, model: ApplyRateModel | None) -> Recommender:
+        """The same pipeline (catalog, index and other stages shared) with `model` in the fine
+        stage; this one is unchanged, so requests running on it finish on the model they began
+        with. None serves coarse-only."""
+        fine = self._only(FineStage)
+        stages = [fine.with_model(model) if s is fine else s for s in self.stages]
+        return Recommender(self.encoder, self.occupations, self.catalog, stages)
+
+    def run_through(
+        self, ctx: RequestContext, last: str, query: np.ndarray | None = None
+    ) -> Candidates:
+        """The profile step and the stages up to and including `last`, untimed: the pool that
+        stage hands on (offline evaluations score the coarse pool with every policy)."""
+        self.stage(last)  # an unknown name fails before any work
+        ctx.seeker = self.seeker_view(ctx, query)
+        candidates = Candidates(np.zeros(0, np.int64))
+        for stage in self.stages:
+            candidates = stage(ctx, candidates)
+            if stage.name == last:
+                break
+        return candidates
 
     def seeker_view(self, ctx: RequestContext, query: np.ndarray | None = None) -> SeekerView:
         """The profile step: query vector (title blended with applied jobs), inferred occupation,

@@ -6,19 +6,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recsys.pipeline.candidates import Candidates, RequestContext
-from recsys.pipeline.catalog import ServingCatalog
+from recsys.core.candidates import Candidates
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext
 from recsys.ranking import signals
 from recsys.settings import Settings
 
 
 @dataclass(frozen=True)
 class CoarseWeights:
-    similarity: float = 1.0
-    freshness: float = 0.3
-    popularity: float = 0.2
-    title: float = 0.4
-    location: float = 0.3
+    """Weights of the composite score; the defaults are the settings' (RECSYS_COARSE_W_*)."""
+
+    similarity: float
+    freshness: float
+    popularity: float
+    title: float
+    location: float
 
     @classmethod
     def from_settings(cls, s: Settings) -> CoarseWeights:
@@ -42,7 +45,7 @@ class CoarseStage:
 
     name = "coarse"
 
-    def __init__(self, catalog: ServingCatalog, weights: CoarseWeights, k: int = 500):
+    def __init__(self, catalog: ServingCatalog, weights: CoarseWeights, k: int):
         self.catalog = catalog
         self.weights = weights
         self.k = k

@@ -14,9 +14,10 @@ from typing import Final
 
 import numpy as np
 
+from recsys.core.candidates import Candidates
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext
 from recsys.data.taxonomy import MAX_DISTANCE
-from recsys.pipeline.candidates import Candidates, RequestContext
-from recsys.pipeline.catalog import ServingCatalog
 from recsys.ranking import signals
 from recsys.ranking.coarse import popularity_score
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.pipeline.candidates import Candidates, RequestContext
-from recsys.pipeline.catalog import ServingCatalog
+from recsys.core.candidates import Candidates
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext
 from recsys.ranking import signals
 
 SIMILAR_TO_APPLIED = 0.8

@@ -7,18 +7,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recsys.pipeline.candidates import Candidates, RequestContext
-from recsys.pipeline.catalog import ServingCatalog
+from recsys.core.candidates import Candidates
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext
 from recsys.ranking import signals
 from recsys.settings import Settings
 
 
 @dataclass(frozen=True)
 class RerankPolicy:
-    max_per_company: int = 2
-    freshness_boost: float = 0.05
-    rating_boost: float = 0.03
-    mmr_lambda: float | None = None
+    """The business policy; the defaults are the settings' (RECSYS_RERANK_*)."""
+
+    max_per_company: int
+    freshness_boost: float
+    rating_boost: float
+    mmr_lambda: float | None
 
     @classmethod
     def from_settings(cls, s: Settings) -> RerankPolicy:
@@ -48,6 +51,28 @@ def rank_within_group(groups: np.ndarray) -> np.ndarray:
     return out
 
 
+#: the per-company cap holds within each page of this many results.
+PAGE_SIZE = 20
+
+
+def capped_pages(groups: np.ndarray, cap: int, k: int, page: int = PAGE_SIZE) -> np.ndarray:
+    """An order of positions in which every page of `page` items holds at most `cap` of a group.
+
+    Each page takes the best remaining items within the cap; what is left follows in its order.
+    A long list (k=100) keeps a chain's many good postings, spread over the pages, instead of
+    pushing all but two of them past the end. Loops over pages only (k / page of them).
+    """
+    remaining = np.arange(len(groups))
+    out: list[np.ndarray] = []
+    taken = 0
+    while taken < k and len(remaining):
+        fits = remaining[rank_within_group(groups[remaining]) < cap][:page]
+        out.append(fits)
+        taken += len(fits)
+        remaining = remaining[~np.isin(remaining, fits)]
+    return np.concatenate([*out, remaining]).astype(np.int64)
+
+
 class RerankStage:
     """Final ordering under the business policy; returns the top `ctx.k`."""
 
@@ -68,8 +93,7 @@ class RerankStage:
         final = base * (1.0 + p.freshness_boost * fresh + p.rating_boost * rating)
         ranked = candidates.with_score("final", final.astype(np.float32)).top("final", len(rows))
         ranked = ranked.take(first_of_each(cat.duplicate_key[ranked.rows]))
-        over_cap = rank_within_group(cat.company[ranked.rows]) >= p.max_per_company
-        ranked = ranked.take(np.r_[np.flatnonzero(~over_cap), np.flatnonzero(over_cap)])
+        ranked = ranked.take(capped_pages(cat.company[ranked.rows], p.max_per_company, ctx.k))
         if p.mmr_lambda is not None:
             ranked = self._mmr(ranked, ctx.k, p.mmr_lambda)
         return ranked.take(np.arange(min(ctx.k, len(ranked))))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext
 from recsys.data.geo import haversine_km
-from recsys.pipeline.candidates import RequestContext
-from recsys.pipeline.catalog import ServingCatalog
 
 #: a freshness of 0.5 after this many days.
 FRESHNESS_HALF_LIFE_DAYS = 10.0

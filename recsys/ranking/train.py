@@ -25,7 +25,11 @@ from recsys.ranking.features import FEATURE_NAMES, POSITION, SERVING_POSITION
 from recsys.ranking.training_data import build_training_set
 
 KINDS = ("lightgbm", "xgboost")
-SELECTION_FILE = "ranker.json"
+#: which kind serves, with every kind's validation metrics (each kind's own folder holds its
+#: `apply_rate_ranker.METADATA_FILE`, a different file)
+SELECTION_FILE = "selection.json"
+#: the name the selection had before it was told apart from the models' metadata
+_LEGACY_SELECTION_FILE = "ranker.json"
 PositionHandling = Literal["feature", "ignore"]
 
 
@@ -122,7 +126,7 @@ def train_rankers(
     kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, Any]:
     """Train every kind on the served rows up to `until`, validate on `until`, save all, and
-    record which one serves in `out/ranker.json`."""
+    record which one serves in `out/selection.json`."""
     config = config or RankerTrainingConfig()
     data = build_training_set(events_root, features_root, until)
     train, valid = split_training_set(data, until, config.seed)
@@ -150,6 +154,8 @@ def best_kind(models: dict[str, dict[str, Any]]) -> str:
 def load_selected(folder: Path) -> tuple[str, Any]:
     """(kind, model) of the ranker chosen by validation in a training output folder."""
     path = Path(folder) / SELECTION_FILE
+    if not path.exists() and (Path(folder) / _LEGACY_SELECTION_FILE).is_file():
+        path = Path(folder) / _LEGACY_SELECTION_FILE  # a folder trained before the rename
     if not path.exists():
         raise FileNotFoundError(f"{folder} has no {SELECTION_FILE}; run `recsys ranker train`")
     kind = json.loads(path.read_text())["selected"]

@@ -101,13 +101,28 @@ def build_training_set(
     until: date,
     since: date | None = None,
     window_days: int = ATTRIBUTION_DAYS,
+    forgotten: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Served rows of [since, until] with their labels (events read up to the window's end)."""
-    rows = read_feature_rows(features_root, since, until)
+    """Served rows of [since, until] with their labels (events read up to the window's end).
+
+    `forgotten` (user_id, deleted_at) drops every row and event of a user who was deleted, up
+    to the deletion (a user who signs up again later counts from then on).
+    """
+    rows = drop_forgotten(read_feature_rows(features_root, since, until), forgotten)
     if rows.empty:
         raise ValueError(
             f"no served feature rows in {features_root} up to {until}; "
             "run the closed loop (or the service) first"
         )
     events = read_events(events_root, since, until + timedelta(days=window_days))
-    return label_rows(rows, events, window_days)
+    return label_rows(rows, drop_forgotten(events, forgotten), window_days)
+
+
+def drop_forgotten(frame: pd.DataFrame, forgotten: pd.DataFrame | None) -> pd.DataFrame:
+    """`frame` (with user_id and ts) without the rows of deleted users before their deletion."""
+    if forgotten is None or forgotten.empty or frame.empty:
+        return frame
+    deleted = pd.to_datetime(forgotten.set_index("user_id")["deleted_at"], utc=True)
+    cutoff = frame["user_id"].map(deleted)
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    return frame[cutoff.isna() | (ts > cutoff)].reset_index(drop=True)

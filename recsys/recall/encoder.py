@@ -6,6 +6,14 @@ runs an ONNX export of transformer + mean pooling + L2 norm under onnxruntime wi
 recently seen titles in an LRU cache. Torch via sentence-transformers is the fallback when no
 ONNX model can be had, and the reference the ONNX export is tested against.
 
+Bulk encodes (a catalog, the O*NET titles) embed each distinct title once, sort the titles by
+token count and cut them into batches of at most `BULK_BATCH_TOKENS` tokens padded to their own
+longest title, so almost no compute goes to padding and a batch's activations stay in cache; the
+batches run side by side, one single-threaded onnxruntime session call per core (measurably
+faster than one call spread over the cores with intra-op threads, at these small shapes). Titles
+are cut at `MAX_TITLE_TOKENS`, the same for one title and for many, so a query and the index
+agree.
+
 A model is a folder: the sentence-transformers save, `recsys_encoder.json` (how it was made, how
 it scored, and its `fingerprint`), and `onnx/title_encoder.onnx`. The fingerprint is a hash of
 the files that decide the vectors (weights, configs, vocabulary); a vector index stores it and
@@ -19,9 +27,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -47,6 +57,23 @@ FINGERPRINT_FILES = (
     "1_Pooling/config.json",
 )
 Backend = Literal["auto", "onnx", "torch"]
+#: Titles are a handful of tokens (LinkedIn postings: median 7, 99th percentile 25, [CLS] and
+#: [SEP] included); longer input is cut here (and at the model's own max_seq_length if lower).
+MAX_TITLE_TOKENS = 64
+#: Tokens (rows x padded length) per bulk model call.
+BULK_BATCH_TOKENS = 512
+#: From this many distinct titles on, a bulk encode runs its batches on every core at once.
+BULK_PARALLEL_MIN = 512
+#: Called after each bulk batch with (titles done, titles in all).
+ProgressCallback = Callable[[int, int], None]
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class EncoderError(Exception):
@@ -152,40 +179,128 @@ class _Embedder(Protocol):
     def __call__(self, titles: list[str]) -> np.ndarray: ...
 
 
+def length_batches(lengths: np.ndarray, max_tokens: int, max_rows: int | None = None) -> list[int]:
+    """Cut points of batches over ascending `lengths`: each batch, padded to its last (longest)
+    row, holds at most `max_tokens` tokens (always at least one row) and `max_rows` rows."""
+    cuts = [0]
+    start = 0
+    for i, length in enumerate(lengths.tolist()):
+        rows = i - start + 1
+        if i > start and (rows * length > max_tokens or (max_rows and rows > max_rows)):
+            cuts.append(i)
+            start = i
+    cuts.append(len(lengths))
+    return cuts
+
+
 class OnnxEmbedder:
-    """onnxruntime session over the exported graph, fed by the fast tokenizer."""
+    """onnxruntime session over the exported graph, fed by the fast tokenizer.
+
+    `threads` are the intra-op threads of the session that encodes small requests (the
+    service runs it with 1: requests already run side by side). Bulk encodes of at least
+    `BULK_PARALLEL_MIN` titles run one single-threaded call per core on a second session, made
+    on first use, unless `threads` is 1 already (then the one session serves both).
+    """
 
     name = "onnx"
 
     def __init__(
         self, onnx_path: Path, tokenizer_path: Path, max_seq_length: int, threads: int = 0
     ):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
+
+        self.onnx_path = Path(onnx_path)
+        self.threads = threads
+        self.session = self._new_session(threads)
+        self._bulk_session = self.session if threads == 1 else None
+        self._bulk_lock = threading.Lock()
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.no_padding()  # each batch is padded to its own longest title below
+        self.tokenizer.enable_truncation(max_length=min(max_seq_length, MAX_TITLE_TOKENS))
+        pad_id = self.tokenizer.token_to_id("[PAD]")
+        self.pad_id = 0 if pad_id is None else pad_id
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        width = self.session.get_outputs()[0].shape[-1]
+        self.dim = width if isinstance(width, int) else int(self.embed_many(["a"]).shape[1])
+
+    def _new_session(self, threads: int) -> Any:
+        import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        return ort.InferenceSession(
+            str(self.onnx_path), options, providers=["CPUExecutionProvider"]
         )
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(max_length=max_seq_length)
-        pad_id = self.tokenizer.token_to_id("[PAD]")
-        self.tokenizer.enable_padding(pad_id=0 if pad_id is None else pad_id, pad_token="[PAD]")
-        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def bulk_session(self) -> Any:
+        """The single-threaded session bulk batches run on, one call per core."""
+        with self._bulk_lock:
+            if self._bulk_session is None:
+                self._bulk_session = self._new_session(1)
+            return self._bulk_session
 
     def __call__(self, titles: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(titles)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        feeds = {
-            "input_ids": ids,
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.zeros_like(ids),
-        }
-        output = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
-        return np.asarray(output[0], dtype=np.float32)
+        return self.embed_many(titles)
+
+    def embed_many(
+        self,
+        titles: list[str],
+        max_rows: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """(len(titles), dim) in the order given; batches by token count (module docstring)."""
+        if not titles:
+            return np.empty((0, self.dim), dtype=np.float32)
+        cores = available_cores()
+        parallel = cores > 1 and len(titles) >= BULK_PARALLEL_MIN
+        pool = ThreadPoolExecutor(cores, thread_name_prefix="encode") if parallel else None
+        try:
+            if pool is None:
+                ids = [e.ids for e in self.tokenizer.encode_batch(titles)]
+            else:  # the Rust tokenizer lets go of the GIL: tokenize in slices, side by side
+                step = -(-len(titles) // cores)
+                slices = [titles[i : i + step] for i in range(0, len(titles), step)]
+                parts_ids = pool.map(self.tokenizer.encode_batch, slices)
+                ids = [e.ids for part in parts_ids for e in part]
+            lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+            order = np.argsort(lengths, kind="stable")
+            cuts = length_batches(lengths[order], BULK_BATCH_TOKENS, max_rows)
+            session = self.bulk_session() if pool is not None else self.session
+
+            def run(batch: int) -> np.ndarray:
+                rows = order[cuts[batch] : cuts[batch + 1]]
+                width = int(lengths[rows[-1]])
+                input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, row in enumerate(rows.tolist()):
+                    n = len(ids[row])
+                    input_ids[r, :n] = ids[row]
+                    mask[r, :n] = 1
+                feeds = {
+                    "input_ids": input_ids,
+                    "attention_mask": mask,
+                    "token_type_ids": np.zeros_like(input_ids),
+                }
+                feeds = {k: v for k, v in feeds.items() if k in self.input_names}
+                return np.asarray(session.run(None, feeds)[0], dtype=np.float32)
+
+            batches = range(len(cuts) - 1)
+            results: Iterator[np.ndarray] = (
+                map(run, batches) if pool is None else pool.map(run, batches)
+            )
+            parts = []
+            for batch, vectors in zip(batches, results, strict=True):
+                parts.append(vectors)
+                if on_progress is not None:
+                    on_progress(cuts[batch + 1], len(titles))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        out = np.empty_like(parts[0], shape=(len(titles), parts[0].shape[1]))
+        out[order] = np.concatenate(parts)
+        return out
 
 
 class TorchEmbedder:
@@ -305,7 +420,7 @@ class TitleEncoder:
         max_len = int(metadata["max_seq_length"])
         embedder: _Embedder
         if backend == "torch":
-            embedder = TorchEmbedder(model_dir, max_len, device)
+            embedder = TorchEmbedder(model_dir, min(max_len, MAX_TITLE_TOKENS), device)
         else:
             try:
                 onnx_path = _onnx_path(
@@ -316,16 +431,32 @@ class TitleEncoder:
                 if backend == "onnx":
                     raise EncoderError(f"cannot run {model_dir} on onnxruntime: {exc}") from exc
                 logger.warning("ONNX encoder unavailable for %s (%s); using torch", model_dir, exc)
-                embedder = TorchEmbedder(model_dir, max_len, device)
+                embedder = TorchEmbedder(model_dir, min(max_len, MAX_TITLE_TOKENS), device)
         return cls(model_dir, metadata, embedder, cache_size=cache_size)
 
-    def encode(self, titles: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """(len(titles), dim) float32, unit rows, in the order given."""
+    def encode(
+        self,
+        titles: Sequence[str],
+        batch_size: int | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """(len(titles), dim) float32, unit rows, in the order given.
+
+        Each distinct title is embedded once. `batch_size` caps the titles per model call
+        (default: batches by token count on ONNX, 64 titles on torch); `on_progress` is called
+        after each batch of a bulk encode with (distinct titles done, distinct titles).
+        """
         titles = [str(t) for t in titles]
         if not titles:
             return np.empty((0, self.dim), dtype=np.float32)
         if self._cache is None or len(titles) > self.cache_max_batch:
-            return self._embed(titles, batch_size)
+            index: dict[str, int] = {}
+            codes = np.fromiter(
+                (index.setdefault(t, len(index)) for t in titles), dtype=np.intp, count=len(titles)
+            )
+            vectors = self._embed(list(index), batch_size, on_progress)
+            return vectors if len(index) == len(titles) else vectors[codes]
         found = self._cache.get_many(titles)
         missing = list(dict.fromkeys(t for t, v in zip(titles, found, strict=True) if v is None))
         if missing:
@@ -337,13 +468,23 @@ class TitleEncoder:
             ]
         return np.stack([v for v in found if v is not None])
 
-    def _embed(self, titles: list[str], batch_size: int) -> np.ndarray:
+    def _embed(
+        self,
+        titles: list[str],
+        batch_size: int | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
         """Batches of similar length, so padding (wasted compute) stays small."""
+        if isinstance(self.embedder, OnnxEmbedder):
+            return self.embedder.embed_many(titles, batch_size, on_progress)
+        batch_size = batch_size or 64
         order = np.argsort([len(t) for t in titles], kind="stable")
         out = np.empty((len(titles), self.dim), dtype=np.float32)
         for start in range(0, len(titles), batch_size):
             rows = order[start : start + batch_size]
             out[rows] = self.embedder([titles[i] for i in rows])
+            if on_progress is not None:
+                on_progress(min(start + batch_size, len(titles)), len(titles))
         return out
 
     @property

@@ -296,6 +296,26 @@ def _onnx_agreement(
     return float((reference * exported).sum(axis=1).min())
 
 
+def own_results(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The encoder's own row of the retrieval evaluation in its metadata.
+
+    `train_encoder` names that row after the model's recorded `name` (the folder it was trained
+    into, e.g. `artifacts/encoders/<date>`), beside the `base` and `tfidf` rows; this is the one
+    place that knows it, so the folder's current name (moved, renamed) does not matter.
+    """
+    evaluation = metadata.get("evaluation")
+    if not evaluation:
+        raise ValueError(
+            f"encoder {metadata.get('name')!r} was not evaluated; train it with evaluation on"
+        )
+    name = metadata.get("name")
+    own = [r for r in evaluation["results"] if r["model"] == name]
+    if not own:
+        models = [r["model"] for r in evaluation["results"]]
+        raise ValueError(f"encoder {name!r} has no results of its own among {models}")
+    return dict(own[-1])  # its row comes last, after the baselines
+
+
 def train_encoder(
     taxonomy: Taxonomy,
     out_dir: Path,
@@ -308,7 +328,7 @@ def train_encoder(
     heldout_fraction: float | None = None,
     device: str | None = None,
     evaluate: bool = True,
-    benchmark_queries: int = 1000,
+    benchmark_queries: int | None = None,
     on_step: StepCallback | None = None,
 ) -> Path:
     """Fine-tune from the base model and save a self-describing encoder folder at `out_dir`.
@@ -320,8 +340,8 @@ def train_encoder(
     """
     from sentence_transformers import SentenceTransformer
 
-    from recsys.evaluation.retrieval import evaluate_retrieval, paired_comparison
-    from recsys.evaluation.title_benchmarks import onet_benchmark
+    from recsys.recall.retrieval_evaluation import evaluate_retrieval, paired_comparison
+    from recsys.recall.title_benchmarks import onet_benchmark
 
     config = resolve_config(
         budget_steps=budget_steps,
@@ -356,6 +376,10 @@ def train_encoder(
     )
     agreement = _onnx_agreement(model, onnx_path, staging, probe, config.max_seq_length)
     split.heldout[["title", "code"]].to_csv(staging / HELDOUT_FILE, sep="\t", index=False)
+    if benchmark_queries is None:
+        from recsys.settings import get_settings
+
+        benchmark_queries = get_settings().encoder_benchmark_queries
     benchmark = onet_benchmark(taxonomy, split, max_queries=benchmark_queries, seed=config.seed)
     benchmark.write(staging / BENCHMARK_DIR)
     metadata: dict[str, Any] = {
@@ -386,7 +410,7 @@ def train_encoder(
 
     if evaluate:
         results = evaluate_retrieval(benchmark, [BASE, "tfidf", str(out_dir)])
-        results[-1].model = out_dir.name
+        results[-1].model = metadata["name"]  # the row `own_results` reads back
         metadata["evaluation"] = {
             "benchmark": benchmark.name,
             "relevance_threshold": benchmark.relevance_threshold,

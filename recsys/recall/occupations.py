@@ -15,8 +15,10 @@ nearest title alone.
 
 The title vectors sit in a FAISS HNSW graph (one query is ~0.1 ms; a 100k-job catalog is classified
 in seconds) and are cached on disk under the encoder fingerprint, since another encoder needs
-other vectors. Titles shared by more than `MAX_TITLE_OCCUPATIONS` occupations ("Manager") are left
-out: their nearest-neighbour vote would be arbitrary.
+other vectors; the graph is cached next to them (building it takes ~10 s on two cores, reading it
+a fraction of a second) and rebuilt when it does not hold exactly those vectors. Titles shared by
+more than `MAX_TITLE_OCCUPATIONS` occupations ("Manager") are left out: their nearest-neighbour
+vote would be arbitrary.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data.taxonomy import Taxonomy
-from recsys.recall.encoder import TitleEncoder
+from recsys.recall.encoder import ProgressCallback, TitleEncoder
 from recsys.recall.title_split import normalize_title
 
 MAX_TITLE_OCCUPATIONS = 3
@@ -64,36 +66,55 @@ class OccupationIndex:
         occupation: np.ndarray,
         fingerprint: str,
         occupation_skills: sp.csr_matrix | None = None,
+        graph: faiss.IndexHNSWFlat | None = None,
     ):
+        """`graph`: an HNSW graph already built over exactly `vectors` (see `load_or_build`);
+        None builds one."""
         self.occupation_skills = occupation_skills
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.occupation = np.asarray(occupation, dtype=np.int32)
         self.fingerprint = fingerprint
-        self._index = faiss.IndexHNSWFlat(self.vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        self._index.hnsw.efSearch = HNSW_EF_SEARCH
-        self._index.add(self.vectors)
+        if graph is None:
+            graph = faiss.IndexHNSWFlat(self.vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            graph.add(self.vectors)
+        graph.hnsw.efSearch = HNSW_EF_SEARCH
+        self._index = graph
 
     @classmethod
-    def build(cls, encoder: TitleEncoder, taxonomy: Taxonomy) -> OccupationIndex:
+    def build(
+        cls,
+        encoder: TitleEncoder,
+        taxonomy: Taxonomy,
+        on_progress: ProgressCallback | None = None,
+    ) -> OccupationIndex:
         titles = taxonomy_titles(taxonomy)
-        vectors = encoder.encode(titles["title"].tolist(), batch_size=256)
+        vectors = encoder.encode(titles["title"].tolist(), on_progress=on_progress)
         return cls(vectors, titles["occupation"].to_numpy(), encoder.fingerprint, _skills(taxonomy))
 
     @classmethod
     def load_or_build(
-        cls, encoder: TitleEncoder, taxonomy: Taxonomy, cache_dir: Path
+        cls,
+        encoder: TitleEncoder,
+        taxonomy: Taxonomy,
+        cache_dir: Path,
+        on_progress: ProgressCallback | None = None,
     ) -> OccupationIndex:
         path = Path(cache_dir) / f"occupation_titles_{encoder.fingerprint[:16]}.npz"
+        graph_path = path.with_suffix(".hnsw")
         if path.exists():
             saved = np.load(path)
-            return cls(
-                saved["vectors"], saved["occupation"], encoder.fingerprint, _skills(taxonomy)
-            )
-        index = cls.build(encoder, taxonomy)
+            vectors = np.ascontiguousarray(saved["vectors"], dtype=np.float32)
+            graph = _read_graph(graph_path, vectors)
+            index = cls(vectors, saved["occupation"], encoder.fingerprint, _skills(taxonomy), graph)
+            if graph is None:
+                _write_graph(index._index, graph_path)
+            return index
+        index = cls.build(encoder, taxonomy, on_progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, vectors=index.vectors, occupation=index.occupation)
         tmp.replace(path)
+        _write_graph(index._index, graph_path)
         return index
 
     def classify(
@@ -133,6 +154,28 @@ class OccupationIndex:
             first = np.sort(first)[:n]
             out.append(list(zip(occ[first].tolist(), row_scores[keep][first].tolist())))
         return out
+
+
+def _read_graph(path: Path, vectors: np.ndarray) -> faiss.IndexHNSWFlat | None:
+    """The HNSW graph saved at `path` when it holds exactly `vectors`; None when it is missing,
+    unreadable or was built over other vectors."""
+    if not path.exists():
+        return None
+    try:
+        graph = faiss.read_index(str(path))
+    except RuntimeError:
+        return None
+    if not isinstance(graph, faiss.IndexHNSWFlat) or graph.ntotal != len(vectors):
+        return None
+    if not np.array_equal(graph.storage.reconstruct_n(0, graph.ntotal), vectors):
+        return None
+    return graph
+
+
+def _write_graph(graph: faiss.Index, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    faiss.write_index(graph, str(tmp))
+    tmp.replace(path)
 
 
 def _skills(taxonomy: Taxonomy) -> sp.csr_matrix:

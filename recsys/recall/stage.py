@@ -3,16 +3,21 @@
 The query vector comes from the profile step (`Recommender.seeker_view`: the desired title's
 embedding, cached by the encoder, blended with the jobs recently applied to). This stage turns the
 request's filters into an `IndexFilter` and returns about `settings.recall_k` catalog rows with
-their cosine similarity as the `recall` score.
+their cosine similarity as the `recall` score. Its artifact is the job index.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from pathlib import Path
+
 import numpy as np
 
-from recsys.pipeline.candidates import Candidates, RequestContext
-from recsys.pipeline.catalog import ServingCatalog
+from recsys.core.candidates import Candidates
+from recsys.core.catalog import ServingCatalog
+from recsys.core.context import RequestContext
 from recsys.recall.job_index import IndexFilter, JobIndex
+from recsys.settings import Settings
 
 
 def index_filter(ctx: RequestContext) -> IndexFilter:
@@ -34,20 +39,82 @@ def index_filter(ctx: RequestContext) -> IndexFilter:
     )
 
 
+@dataclass(frozen=True)
+class RadiusWidening:
+    """When a default radius holds fewer than `min_good` jobs with cosine >= `good_similarity`,
+    search again `factor` times wider, at most `steps` times (80 km -> 240 -> 720 by default):
+    people look across their region when their own town has little for them. The defaults are
+    the settings' (RECSYS_RECALL_WIDEN_*)."""
+
+    good_similarity: float
+    min_good: int
+    factor: float
+    steps: int
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> RadiusWidening:
+        return cls(
+            s.recall_widen_similarity,
+            s.recall_widen_min_good,
+            s.recall_widen_factor,
+            s.recall_widen_steps,
+        )
+
+
 class RecallStage:
     """Top-`k` jobs by cosine to the query among the jobs that pass the hard filters."""
 
     name = "recall"
 
-    def __init__(self, index: JobIndex, catalog: ServingCatalog, k: int = 10_000):
+    def __init__(
+        self,
+        index: JobIndex,
+        catalog: ServingCatalog,
+        k: int,
+        widening: RadiusWidening | None = None,
+    ):
         if k < 1:
             raise ValueError(f"recall k must be at least 1, got {k}")
         self.index = index
         self.catalog = catalog
         self.k = k
+        #: None: the radius is never widened
+        self.widening = widening
+
+    def save_artifacts(self, folder: Path) -> None:
+        """Save the job index (with its id map and encoder fingerprint) into `folder`."""
+        self.index.save(Path(folder))
+
+    @classmethod
+    def load_artifacts(
+        cls,
+        folder: Path,
+        catalog: ServingCatalog,
+        k: int,
+        expected_fingerprint: str,
+        widening: RadiusWidening | None = None,
+    ) -> RecallStage:
+        """The stage over the index saved in `folder` (configured by the other arguments);
+        raises JobIndexError when it was built with another encoder."""
+        index = JobIndex.load(Path(folder), expected_fingerprint=expected_fingerprint)
+        return cls(index, catalog, k, widening)
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
-        job_ids, scores = self.index.search(ctx.view().query, self.k, index_filter(ctx))
+        query, flt, w = ctx.view().query, index_filter(ctx), self.widening
+        job_ids, scores = self.index.search(query, self.k, flt)
+        steps = 0
+        while (
+            w is not None
+            and ctx.filters.widen_radius
+            and flt.radius_km is not None
+            and steps < w.steps
+            and int((scores >= w.good_similarity).sum()) < w.min_good
+        ):
+            flt = replace(flt, radius_km=flt.radius_km * w.factor)
+            job_ids, scores = self.index.search(query, self.k, flt)
+            steps += 1
+        if steps:
+            ctx.counts["recall_radius_km"] = int(flt.radius_km or 0)
         rows = self.catalog.rows_of(job_ids)
         known = rows >= 0  # a job added to the index but not (yet) to the serving catalog
         return Candidates(rows[known], {"recall": scores[known].astype(np.float32)})

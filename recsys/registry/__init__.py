@@ -1,1 +1,4 @@
-"""The model registry (MLflow) and the promotion gate between challenger and champion."""
+"""The model registry (MLflow): runs, versions and the champion / challenger aliases.
+
+The promotion gate that moves them is `recsys.lifecycle.promotion`.
+"""

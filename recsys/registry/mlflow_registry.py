@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -23,8 +23,6 @@ import mlflow  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 
-from recsys.settings import Settings  # noqa: E402
-
 log = logging.getLogger(__name__)
 
 RANKER_MODEL = "apply-rate-ranker"
@@ -32,6 +30,22 @@ ENCODER_MODEL = "title-encoder"
 CHAMPION, CHALLENGER = "champion", "challenger"
 #: the artifact folder of a run that holds the model
 MODEL_PATH = "model"
+
+
+class RegistryLocation(Protocol):
+    """Where the registry lives, as the settings say (`recsys.settings.Settings` has these)."""
+
+    @property
+    def mlflow_uri(self) -> str | None: ...
+
+    @property
+    def artifacts_dir(self) -> Path: ...
+
+    @property
+    def tracking_uri(self) -> str: ...
+
+    @property
+    def mlflow_artifacts(self) -> Path: ...
 
 
 class RegistryUnavailableError(ConnectionError):
@@ -65,7 +79,8 @@ class ModelRegistry:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelRegistry:
+    def from_settings(cls, settings: RegistryLocation) -> ModelRegistry:
+        """The registry the settings name; the embedded one's folder is created if needed."""
         if settings.mlflow_uri is None:
             settings.artifacts_dir.mkdir(parents=True, exist_ok=True)
         return cls(settings.tracking_uri, settings.mlflow_artifacts)

@@ -9,7 +9,6 @@ the service keeps the model it has and says so in the log.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from recsys.ranking.apply_rate_ranker import ApplyRateRanker, load_ranker
@@ -21,6 +20,7 @@ from recsys.registry.mlflow_registry import (
     RegistryUnavailableError,
     Version,
 )
+from recsys.service.periodic import Periodic
 from recsys.service.service import RecommendationService
 from recsys.settings import Settings
 
@@ -68,8 +68,7 @@ class ChampionFollower:
         self.registry = registry
         self.poll_s = poll_s
         self.loaded_version = loaded_version
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="champion", daemon=True)
+        self._thread = Periodic("champion", poll_s, self.check, "champion poll failed")
 
     def check(self) -> bool:
         """One poll; True when a new champion was swapped in."""
@@ -95,13 +94,5 @@ class ChampionFollower:
         self._thread.start()
         return self
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self.check()
-            except Exception:  # the next poll retries; serving goes on with the current model
-                log.exception("champion poll failed")
-
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.poll_s + 5)
+        self._thread.stop()

@@ -22,6 +22,7 @@ import pandas as pd
 
 from feature_store.partitions import unique_part_name
 from recsys.ranking.training_data import feature_frame, write_feature_rows
+from recsys.service.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,12 @@ class ImpressionLog:
         self.flush_s = flush_s
         self._queue: queue.Queue[ServedList] = queue.Queue(max_queue)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self.logged = 0
         self.dropped = 0
         self.failures = 0
-        self._thread = threading.Thread(target=self._run, name="impression-log", daemon=True)
-        self._thread.start()
+        self._thread = Periodic(
+            "impression-log", flush_s, self.flush, "flushing the impression log failed"
+        ).start()
 
     def log(self, served: ServedList) -> None:
         """Enqueue without blocking; a full queue drops the list (counted in `dropped`)."""
@@ -90,13 +91,8 @@ class ImpressionLog:
 
     def close(self) -> None:
         """Stop the thread after a last flush."""
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._thread.stop(timeout_s=10)
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_s):
-            self.flush()
 
     def _write(self, batch: list[ServedList]) -> None:
         sizes = np.array([len(s.job_ids) for s in batch])

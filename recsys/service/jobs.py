@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.core.catalog import ServingCatalog
 from recsys.data.geo import get_gazetteer
 from recsys.jobs import JOB_COLUMNS
-from recsys.pipeline.catalog import ServingCatalog
 
 
 def new_postings(

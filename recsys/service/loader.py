@@ -1,8 +1,9 @@
 """Build the running service from settings: catalog, encoder, ranker, stores, clock.
 
-A market folder is what the service serves (its jobs as the catalog, its seekers as the profile
-store, `events/` and `features/` as the offline log). On a cold start (an online store that was
-never filled from this log) the store is materialized from the Parquet events first.
+The catalog database is what the service serves (postings, seeker profiles); the log folder
+(`events/`, `features/`) is where served lists and events land and training reads. On a cold
+start (an online store that was never filled from this log) the store is materialized from the
+Parquet events first.
 """
 
 from __future__ import annotations
@@ -10,42 +11,36 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from feature_store.backends import open_store, open_stream
 from feature_store.definitions import POPULARITY_WINDOW_DAYS
 from feature_store.events import partition_days
 from feature_store.materialize import materialize
-from feature_store.online import OnlineStore, open_store
-from feature_store.stream import open_stream
+from feature_store.online import OnlineStore
+from feature_store.stream import EventStream
+from recsys.catalog_db import CatalogStore
+from recsys.core.folder import EVENTS_DIR, FEATURES_DIR
 from recsys.data.taxonomy import load_taxonomy
-from recsys.market.market import Market
-from recsys.pipeline.build import build_recommender, catalog_digest
-from recsys.pipeline.serving import market_now
+from recsys.pipeline.build import build_recommender, serving_encoder
+from recsys.ranking.fine import ApplyRateModel
 from recsys.ranking.train import load_selected
 from recsys.recall.encoder import TitleEncoder
+from recsys.recall.occupations import OccupationIndex
+from recsys.service.catalog_feed import CatalogFeed
+from recsys.service.catalog_source import load_rows
+from recsys.service.clock import Clock, wall_clock
+from recsys.service.periodic import Periodic
+from recsys.service.postings import LivePostings
 from recsys.service.seekers import SeekerDirectory
-from recsys.service.service import Clock, RecommendationService
+from recsys.service.service import RecommendationService
+from recsys.service.users import UserAccounts
 from recsys.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def market_clock(market: Market) -> Clock:
-    """Simulated time: the market's `now` when the service started, advancing in real time.
-
-    The market's postings expire in simulated time; the system clock would find them all closed.
-    """
-    start = market_now(market)
-    t0 = time.monotonic()
-
-    def now() -> np.datetime64:
-        return start + np.timedelta64(int(time.monotonic() - t0), "s")
-
-    return now
 
 
 def folder_digest(folder: Path) -> str:
@@ -55,16 +50,6 @@ def folder_digest(folder: Path) -> str:
         h.update(str(path.relative_to(folder)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
-
-
-def serving_encoder(settings: Settings) -> str:
-    """The encoder to serve: the configured one (RECSYS_ENCODER_MODEL), else the demo's
-    fine-tuned one when the demo has trained one, else the base model."""
-    demo = settings.artifacts_dir / "demo" / "encoder"
-    configured = "encoder_model" in settings.model_fields_set
-    if not configured and (demo / "recsys_encoder.json").is_file():
-        return str(demo)
-    return settings.encoder_model
 
 
 def materialize_once(store: OnlineStore, events_root: Path, name: str) -> int:
@@ -80,17 +65,14 @@ def materialize_once(store: OnlineStore, events_root: Path, name: str) -> int:
 
 
 def load_service(settings: Settings) -> RecommendationService:
-    """Everything the API needs, loaded and warmed; raises with a message naming what is missing."""
-    folder = settings.market_dir
-    if not (folder / "market.json").is_file():
-        raise FileNotFoundError(
-            f"no market at {folder}: run `make demo` or `recsys simulate --out {folder}`, "
-            "or point RECSYS_SERVE_MARKET_DIR at one"
-        )
-    taxonomy = load_taxonomy(settings.data_dir)
-    market = Market.load(folder, taxonomy)
+    """Everything the API needs, loaded and warmed; raises with a message naming what is missing.
+
+    The catalog and the seeker profiles come from the catalog database (RECSYS_DATABASE_URL),
+    the offline log (events/, features/) is `settings.event_log_dir`, the clock the wall clock.
+    """
+    catalog_store = CatalogStore.open(settings.catalog_url, open_days=settings.posting_open_days)
     encoder = TitleEncoder.load(serving_encoder(settings))
-    model: object | None = None
+    model: ApplyRateModel | None = None
     ranker_version = "coarse-only"
     follower_args = _champion(settings)
     if follower_args is not None and follower_args[1] is not None:
@@ -99,13 +81,6 @@ def load_service(settings: Settings) -> RecommendationService:
     elif settings.ranker_dir is not None:
         kind, model = load_selected(settings.ranker_dir)
         ranker_version = f"{kind}:{folder_digest(settings.ranker_dir / kind)}"
-    recommender = build_recommender(
-        market.jobs,
-        taxonomy,
-        encoder,
-        ranker=model,  # type: ignore[arg-type]
-        settings=settings,
-    )
     store = open_store(
         settings.online_store, sqlite_path=settings.store_path, redis_url=settings.redis_url
     )
@@ -114,27 +89,20 @@ def load_service(settings: Settings) -> RecommendationService:
         sqlite_path=settings.event_stream_path,
         redis_url=settings.redis_url,
     )
-    n = materialize_once(store, folder / "events", f"{folder.resolve()}")
+    log_dir = settings.event_log_dir
+    n = materialize_once(store, log_dir / EVENTS_DIR, f"{log_dir.resolve()}")
     if n:
-        log.info("materialized %d events from %s into the online store", n, folder / "events")
-    versions = {
-        "encoder": f"{encoder.name}:{encoder.fingerprint[:12]}",
-        "ranker": ranker_version,
-        "index": recommender.stage("recall").index.kind,  # type: ignore[attr-defined]
-        "catalog": catalog_digest(market.jobs)[:12],
-    }
-    service = RecommendationService(
-        recommender,
-        SeekerDirectory(market),
+        log.info("materialized %d events from %s into the online store", n, log_dir / EVENTS_DIR)
+    service = build_service(
+        settings,
+        catalog_store,
+        encoder,
         store,
         stream,
-        features_root=folder / "features",
-        events_root=folder / "events",
-        clock=market_clock(market),
-        model_versions=versions,
-        cache_ttl_s=settings.cache_ttl_s,
-        impression_flush_s=settings.impression_flush_s,
-        max_concurrency=settings.api_max_concurrency,
+        log_dir=log_dir,
+        clock=wall_clock,
+        ranker=model,
+        ranker_version=ranker_version,
     )
     service.warm_up()
     if follower_args is not None:
@@ -144,6 +112,68 @@ def load_service(settings: Settings) -> RecommendationService:
         service.follower = ChampionFollower(
             service, registry, settings.model_poll_s, champion.version if champion else None
         )
+    return service
+
+
+def build_service(
+    settings: Settings,
+    catalog_store: CatalogStore,
+    encoder: TitleEncoder,
+    store: OnlineStore,
+    stream: EventStream,
+    *,
+    log_dir: Path,
+    clock: Clock,
+    ranker: ApplyRateModel | None = None,
+    ranker_version: str = "coarse-only",
+) -> RecommendationService:
+    """The service over the catalog database's postings and profiles (derived data read back
+    or computed), the online store and stream, and the log folder; not yet warmed."""
+    taxonomy = load_taxonomy(settings.data_dir)
+    occupations = OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
+    rows = load_rows(catalog_store, encoder, occupations, taxonomy)
+    if len(rows.jobs) == 0:
+        raise FileNotFoundError(
+            "the catalog database holds no postings: import some with `recsys catalog import "
+            "FILE`, or run `make demo`"
+        )
+    recommender = build_recommender(
+        rows.jobs,
+        taxonomy,
+        encoder,
+        ranker=ranker,
+        settings=settings,
+        occupations=occupations,
+        derived=(rows.embeddings, rows.occupation),
+    )
+    expired = rows.jobs["expires_at"].to_numpy("datetime64[s]") <= clock()
+    recommender.index.remove(rows.jobs["job_id"].to_numpy(np.int64)[expired])  # closed, lapsed
+    versions = {
+        "encoder": f"{encoder.name}:{encoder.fingerprint[:12]}",
+        "ranker": ranker_version,
+        "index": recommender.index.kind,
+        "catalog": f"seq {rows.seq}",
+    }
+    lock = threading.Lock()
+    feed = CatalogFeed(catalog_store, recommender, occupations, taxonomy, rows.seq, lock, clock)
+    service = RecommendationService(
+        recommender,
+        SeekerDirectory(catalog_store.seekers),
+        store,
+        stream,
+        postings=LivePostings(recommender, catalog_store, feed, clock, lock),
+        users=UserAccounts(catalog_store.seekers, store, clock),
+        features_root=log_dir / FEATURES_DIR,
+        events_root=log_dir / EVENTS_DIR,
+        clock=clock,
+        model_versions=versions,
+        cache_ttl_s=settings.cache_ttl_s,
+        impression_flush_s=settings.impression_flush_s,
+        max_concurrency=settings.api_max_concurrency,
+    )
+    service.catalog_poller = Periodic(
+        "catalog-feed", settings.catalog_poll_s, feed.poll, "applying catalog changes failed"
+    )
     return service
 
 
@@ -174,8 +204,9 @@ class Maintenance:
     def __init__(self, service: RecommendationService, interval_s: float):
         self.service = service
         self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+        self._thread = Periodic(
+            "maintenance", interval_s, self.run_once, "maintenance round failed"
+        )
 
     def start(self) -> Maintenance:
         self._thread.start()
@@ -188,13 +219,5 @@ class Maintenance:
         self.service.refresh_popularity()
         return drained
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.run_once()
-            except Exception:  # a failed round is retried next interval; serving goes on
-                log.exception("maintenance round failed")
-
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval_s + 5)
+        self._thread.stop()

@@ -1,53 +1,70 @@
 """Stored seeker profiles by user id, and the request history built from the online store.
 
-The market's seekers table stands in for the user database a job board would have: the API's
-`GET /v1/recommendations?user_id=` reads the profile here and the behaviour from the online store.
+Profiles live in the catalog database (PUT /v1/users/{id}, `recsys users import`, the
+simulator); each request for a stored user reads its row by primary key, so a change made
+through any process counts from the next request on. The behaviour comes from the online store.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import numpy as np
-import pandas as pd
 
 from feature_store.online import SeekerHistory
-from recsys.closed_loop import NEVER_ACTIVE_DAYS, NEW_SEEKER_DAYS, seeker_profile
-from recsys.market.market import Market
-from recsys.pipeline.candidates import History, Profile
+from recsys.catalog_db.seekers import SeekerTable
+from recsys.core.context import History, Profile
+from recsys.core.histories import NEVER_ACTIVE_DAYS, NEW_SEEKER_DAYS
 
 
 class UnknownUserError(KeyError):
     """A user id that no stored profile has."""
 
 
+def profile_of(row: dict[str, Any]) -> Profile:
+    """The request profile of a stored row. A profile with no place searches anywhere."""
+    has_place = row.get("lat") is not None and row.get("lon") is not None
+    return Profile(
+        desired_title=str(row["title"]),
+        skills=list(row.get("skills") or []),
+        lat=float(row["lat"]) if has_place else None,
+        lon=float(row["lon"]) if has_place else None,
+        location=str(row.get("location") or ""),
+        level=None if row.get("seniority") is None else int(row["seniority"]),
+        expected_salary=row.get("expected_salary"),
+        wants_remote=bool(row.get("wants_remote")),
+        relocate=bool(row.get("relocate")) or not has_place,
+    )
+
+
 class SeekerDirectory:
-    """Profiles of the market's seekers, looked up by user id in O(1)."""
+    """Profiles by user id from the catalog database."""
 
-    def __init__(self, market: Market):
-        self.market = market
-        ids = market.seekers["user_id"].astype(str)
-        self._row = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
-        self._first_seen = market.seekers["first_seen"].to_numpy("datetime64[s]")
+    def __init__(self, table: SeekerTable):
+        self.table = table
 
-    def __contains__(self, user_id: object) -> bool:
-        return isinstance(user_id, str) and user_id in self._row.index
-
-    def _row_of(self, user_id: str) -> int:
-        try:
-            return int(self._row[user_id])
-        except KeyError:
-            example = self._row.index[0] if len(self._row) else "u0"
+    def row(self, user_id: str) -> dict[str, Any]:
+        row = self.table.get(user_id)
+        if row is None:
             raise UnknownUserError(
-                f"unknown user id {user_id!r} (ids look like {example!r}); "
-                "for a new seeker POST /v1/recommendations with an inline profile"
-            ) from None
+                f"unknown user id {user_id!r}: store the profile with PUT /v1/users/{user_id}, "
+                "or POST /v1/recommendations with an inline profile"
+            )
+        return row
 
     def profile(self, user_id: str) -> Profile:
-        return seeker_profile(self.market, self._row_of(user_id))
+        return profile_of(self.row(user_id))
 
     def first_seen(self, user_id: str) -> np.datetime64 | None:
-        if user_id not in self:
+        row = self.table.get(user_id)
+        if row is None:
             return None
-        return self._first_seen[self._row_of(user_id)]
+        created: datetime = row["created_at"]
+        return np.datetime64(created.replace(tzinfo=None), "s")
+
+    def __contains__(self, user_id: object) -> bool:
+        return isinstance(user_id, str) and self.table.get(user_id) is not None
 
 
 def request_history(

@@ -24,7 +24,7 @@ import pandas as pd
 
 from recsys.data.errors import read_table
 from recsys.data.taxonomy import Taxonomy
-from recsys.evaluation.retrieval import RetrievalData
+from recsys.recall.retrieval_evaluation import RetrievalData
 from recsys.recall.title_split import TitleSplit, normalize_title
 
 #: Grade by taxonomy distance (0 same occupation, 1 same detailed, 2 same broad, more: 0).

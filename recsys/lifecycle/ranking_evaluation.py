@@ -1,10 +1,13 @@
-"""Offline ranking evaluation on a held-out day of the simulated market, against the oracle.
+"""Ranking evaluation on a held-out day of the simulated market, against the oracle.
 
 For a sample of the day's requests, recall and coarse ranking produce the ~500 candidates a fine
 ranker would see; every policy orders those same candidates and is judged with the market's
 ground truth: nDCG@10 with true relevance as the gain, MRR and AUC against intent labels drawn
 from it, and apply rate@10 (expected applies per shown item under the examination model). Each
 policy is also reported as a ratio of the oracle, which orders by true relevance.
+
+The retrain's `evaluate` step runs it, and so does `recsys evaluate ranking` (through
+`recsys.offline.market_service`), so it lives here, below the offline harnesses.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from feature_store.events import read_events
-from recsys.closed_loop import LoopState, catalog_popularity, seeker_filters, seeker_profile
+from recsys.core.candidates import Candidates
+from recsys.core.context import request_context
+from recsys.core.histories import ReplayedHistories
+from recsys.core.profiles import seeker_profile
 from recsys.evaluation.metrics import grouped_auc, ndcg_at_k, reciprocal_rank
 from recsys.market.behaviour import examination
 from recsys.market.market import Market
-from recsys.pipeline.candidates import Candidates, RequestContext
 from recsys.pipeline.recommender import Recommender
 from recsys.ranking.features import FEATURE_INDEX, job_features
 from recsys.ranking.fine import ApplyRateModel
@@ -62,9 +67,9 @@ def evaluate_ranking(
     """
     start = market.config.start
     history = read_events(events_root, None, start + timedelta(days=day - 1))
-    state = LoopState()
-    state.observe(market, history)
-    recommender.catalog.popularity = catalog_popularity(recommender.catalog, history)
+    state = ReplayedHistories()
+    state.observe(market.seekers, history)
+    recommender.catalog.reset_popularity(history)
     today = read_events(events_root, start + timedelta(days=day), start + timedelta(days=day))
     requests = today[today["type"] == "impression"].drop_duplicates("request_id")
     if requests.empty:
@@ -72,23 +77,19 @@ def evaluate_ranking(
     requests = requests.sample(min(n_requests, len(requests)), random_state=seed)
     seeker_row = pd.Series(np.arange(len(market.seekers)), index=market.seekers["user_id"])
     rng = np.random.default_rng(seed)
-    recall, coarse = recommender.stage("recall"), recommender.stage("coarse")
     per_policy: dict[str, dict[str, list[np.ndarray]]] = {}
     for req in requests.itertuples(index=False):
         row = int(seeker_row[req.user_id])
         now = np.datetime64(req.ts.tz_localize(None), "s")
-        profile = seeker_profile(market, row)
-        ctx = RequestContext(
-            request_id=req.request_id,
-            profile=profile,
-            now=now,
+        ctx = request_context(
+            seeker_profile(market.seekers, row),
+            now,
             k=k,
             user_id=req.user_id,
-            history=state.history(market, row, now),
-            filters=seeker_filters(profile),
+            history=state.history(market.seekers, row, now),
+            request_id=req.request_id,
         )
-        ctx.seeker = recommender.seeker_view(ctx)
-        cands = coarse(ctx, recall(ctx, Candidates(np.zeros(0, np.int64))))
+        cands = recommender.run_through(ctx, "coarse")
         if len(cands) < k:
             continue
         features = job_features(ctx, recommender.catalog, cands)

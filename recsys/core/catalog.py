@@ -13,6 +13,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
+from recsys.core.popularity import Popularity, count_events
 from recsys.data.taxonomy import Taxonomy
 from recsys.jobs import JobArrays, check_catalog
 
@@ -64,32 +65,6 @@ def title_vectorizer() -> CountVectorizer:
         stop_words=sorted(TITLE_STOPWORDS),
         dtype=np.float32,
     )
-
-
-@dataclass
-class Popularity:
-    """Per-job counters from the event log or the online store, aligned with catalog rows."""
-
-    impressions: np.ndarray
-    clicks: np.ndarray
-    applies: np.ndarray
-
-    @classmethod
-    def zeros(cls, n: int) -> Popularity:
-        return cls(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.float32))
-
-    def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.impressions, self.clicks, self.applies
-
-    def add(self, other: Popularity) -> None:
-        """Add `other`'s counts in place, over the rows both hold (a catalog may have grown)."""
-        for mine, theirs in zip(self.as_tuple(), other.as_tuple(), strict=True):
-            n = min(len(mine), len(theirs))
-            mine[:n] += theirs[:n]
-
-    def apply_rate(self, prior: float = 0.03, strength: float = 50.0) -> np.ndarray:
-        """Apply rate shrunk toward `prior` with `strength` pseudo-impressions."""
-        return (self.applies + prior * strength) / (self.impressions + strength)
 
 
 @dataclass
@@ -178,15 +153,69 @@ class ServingCatalog:
         self.occupation = np.concatenate([self.occupation, np.asarray(occupation, np.int32)])
         self.skills = sp.vstack([self.skills, self.taxonomy.skill_matrix(jobs["skills"])]).tocsr()
         self.titles = sp.vstack([self.titles, self.vectorizer.transform(jobs["title"])]).tocsr()
-        pop = self.popularity
-        self.popularity = Popularity(
-            *(np.concatenate([a, np.zeros(n, np.float32)]) for a in pop.as_tuple())
-        )
+        self.popularity = self.popularity.grown(n)
         self.company = np.concatenate([self.company, jobs["company_id"].to_numpy(np.int64)])
         self.duplicate_key = np.concatenate([self.duplicate_key, duplicate_keys(jobs)])
         self.jobs = merged
         self.arrays = JobArrays.from_catalog(merged)
         self._id_lookup = _id_lookup(self.arrays.job_id)
+
+    def replace(
+        self, rows: np.ndarray, jobs: pd.DataFrame, embeddings: np.ndarray, occupation: np.ndarray
+    ) -> None:
+        """Overwrite existing rows (same job ids, in `rows` order) with changed postings.
+
+        Like `append`, every column is swapped for an updated copy, so a request in flight reads
+        either the old posting or the new one. Popularity counts stay with the job.
+        """
+        jobs = check_catalog(jobs)
+        rows = np.asarray(rows, np.int64)
+        if not np.array_equal(self.arrays.job_id[rows], jobs["job_id"].to_numpy(np.int64)):
+            raise ValueError("replace: rows and job ids disagree")
+        merged = self.jobs.copy()
+        for col in merged.columns:
+            values = jobs[col].to_numpy()
+            if merged[col].dtype == object:
+                column = merged[col].to_numpy(copy=True)
+                for i, v in zip(rows.tolist(), values, strict=True):
+                    column[i] = v
+                merged[col] = column
+            else:
+                merged.loc[rows, col] = values
+        embeddings_new = self.embeddings.copy()
+        embeddings_new[rows] = np.asarray(embeddings, np.float32)
+        occupation_new = self.occupation.copy()
+        occupation_new[rows] = np.asarray(occupation, np.int32)
+        self.embeddings, self.occupation = embeddings_new, occupation_new
+        self.skills = self.taxonomy.skill_matrix(merged["skills"])
+        self.titles = self.vectorizer.transform(merged["title"]).tocsr()
+        self.company = merged["company_id"].to_numpy(np.int64)
+        self.duplicate_key = duplicate_keys(merged)
+        self.jobs = merged
+        self.arrays = JobArrays.from_catalog(merged)
+
+    # ------------------------------------------------------------------------------ popularity
+    def reset_popularity(self, events: pd.DataFrame | None = None) -> None:
+        """Counters from `events` alone (zeros without): a replay from the event log."""
+        if events is None:
+            self.popularity = Popularity.zeros(len(self))
+        else:
+            self.popularity = count_events(events, self.rows_of, len(self))
+
+    def add_events(self, events: pd.DataFrame) -> None:
+        """Add the counts of new events to the counters in place."""
+        self.popularity.add(count_events(events, self.rows_of, len(self)))
+
+    def set_popularity(
+        self, impressions: np.ndarray, clicks: np.ndarray, applies: np.ndarray
+    ) -> None:
+        """Overwrite the counters in place with counts aligned with the catalog's rows (the
+        online store's window); rows beyond either length keep their counts."""
+        pop = self.popularity
+        n = min(len(impressions), len(pop.impressions))
+        pop.impressions[:n] = impressions[:n]
+        pop.clicks[:n] = clicks[:n]
+        pop.applies[:n] = applies[:n]
 
     def expire(self, row: int, when: np.datetime64) -> None:
         """Mark a posting expired from `when` on (the index drops it separately)."""
@@ -195,9 +224,12 @@ class ServingCatalog:
 
 
 def duplicate_keys(jobs: pd.DataFrame) -> np.ndarray:
-    """Near-duplicate key per posting: same employer, same title up to case and punctuation."""
+    """Near-duplicate key per posting: same employer, same title up to case and punctuation, same
+    place. The same title at the same employer in another city is another job (a chain hiring
+    cashiers in every store), not a repost."""
     norm = jobs["title"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
-    key = jobs["company_id"].astype(str) + "|" + norm
+    place = jobs["city"].astype(str).str.lower() + "," + jobs["state"].astype(str).str.lower()
+    key = jobs["company_id"].astype(str) + "|" + norm + "|" + place
     return pd.util.hash_pandas_object(key, index=False).to_numpy(np.uint64)
 
 

@@ -1,0 +1,1 @@
+"""Imports of a board's own postings and seeker profiles into the catalog database."""

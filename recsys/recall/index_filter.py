@@ -1,0 +1,89 @@
+"""The hard filters of a job search and the one vectorised mask over index rows they become."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from recsys.core.context import REMOTE_MODES, RemoteMode
+from recsys.data.geo import haversine_km
+from recsys.recall.index_columns import IndexStorage
+
+__all__ = ["REMOTE_MODES", "IndexFilter", "RemoteMode", "allowed_mask"]
+_KM_PER_DEGREE_LAT: Final[float] = 111.19
+
+
+@dataclass(frozen=True)
+class IndexFilter:
+    """Hard filters applied inside the search.
+
+    `radius_km` around `center` (lat, lon); remote jobs pass regardless of the radius unless
+    `remote="exclude"` ("only" keeps remote jobs only). Job zones in [min_zone, max_zone].
+    Jobs with `expires_at <= now` never match (`now=None` means the current UTC time).
+    `exclude_ids` are job ids never to return (already applied to).
+    """
+
+    center: tuple[float, float] | None = None
+    radius_km: float | None = None
+    remote: str = "acceptable"
+    min_zone: int = 1
+    max_zone: int = 5
+    now: np.datetime64 | None = None
+    exclude_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.remote not in REMOTE_MODES:
+            raise ValueError(f"remote={self.remote!r} is unknown; use one of {REMOTE_MODES}")
+        if self.radius_km is not None:
+            if self.center is None:
+                raise ValueError("radius_km needs a center=(lat, lon) to measure from")
+            if not self.radius_km > 0:
+                raise ValueError(f"radius_km must be > 0, got {self.radius_km}")
+        if self.center is not None:
+            lat, lon = self.center
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError(
+                    f"center {self.center} is not (lat in [-90, 90], lon in [-180, 180])"
+                )
+        if self.min_zone > self.max_zone:
+            raise ValueError(f"min_zone {self.min_zone} > max_zone {self.max_zone}; swap them")
+
+
+def allowed_mask(store: IndexStorage, filters: IndexFilter | None = None) -> np.ndarray:
+    """Boolean mask over the rows in use: alive and passing every hard filter."""
+    f = filters or IndexFilter()
+    n, c = store.n, store.cols
+    mask = store.alive[:n].copy()
+    now = np.datetime64("now", "s") if f.now is None else np.asarray(f.now).astype("datetime64[s]")
+    mask &= c.expires_at[:n] > now.astype(np.int64)
+    if f.min_zone > 1 or f.max_zone < 5:
+        zone = c.job_zone[:n]
+        mask &= (zone >= f.min_zone) & (zone <= f.max_zone)
+    remote = c.remote[:n]
+    if f.remote == "only":
+        mask &= remote
+    elif f.remote == "exclude":
+        mask &= ~remote
+    if f.radius_km is not None and f.center is not None:
+        mask &= _near(store, f.center, f.radius_km, mask) | (remote & (f.remote != "exclude"))
+    if f.exclude_ids is not None and len(f.exclude_ids):
+        mask[store.rows(f.exclude_ids)] = False
+    return mask
+
+
+def _near(
+    store: IndexStorage, center: tuple[float, float], radius_km: float, mask: np.ndarray
+) -> np.ndarray:
+    """Rows within `radius_km` of `center` (haversine only inside a latitude band)."""
+    lat0, lon0 = float(center[0]), float(center[1])
+    lat = store.cols.lat[: store.n]
+    band = np.abs(lat - np.float32(lat0)) <= radius_km / _KM_PER_DEGREE_LAT + 1e-3
+    rows = np.flatnonzero(band & mask)
+    dist = haversine_km(
+        lat0, lon0, lat[rows].astype(np.float64), store.cols.lon[rows].astype(np.float64)
+    )
+    near = np.zeros(store.n, bool)
+    near[rows[dist <= radius_km]] = True
+    return near

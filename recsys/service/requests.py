@@ -1,0 +1,64 @@
+"""Requests as the API states them, validated and turned into request contexts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from feature_store.online import OnlineStore
+from recsys.core.context import Profile, RequestContext, check_remote_mode, request_context
+from recsys.service.clock import Clock
+from recsys.service.seekers import SeekerDirectory, request_history
+
+
+@dataclass
+class RequestOptions:
+    """What the caller asked for besides the profile."""
+
+    k: int = 20
+    lat: float | None = None
+    lon: float | None = None
+    radius_km: float | None = None
+    remote: str = "acceptable"
+
+
+class RequestBuilder:
+    """Stored or inline profile + options -> a request context with the seeker's history."""
+
+    def __init__(self, seekers: SeekerDirectory, store: OnlineStore, clock: Clock):
+        self.seekers = seekers
+        self.store = store
+        self.clock = clock
+
+    def for_user(self, user_id: str, options: RequestOptions) -> RequestContext:
+        """A request for a stored seeker; raises UnknownUserError for an id with no profile."""
+        return self.build(self.seekers.profile(user_id), options, user_id)
+
+    def build(
+        self, profile: Profile, options: RequestOptions, user_id: str | None = None
+    ) -> RequestContext:
+        """The request for `profile`; a given user id adds the history the online store holds.
+        Raises ValueError for an unknown remote mode or a lat without a lon (or the reverse)."""
+        check_remote_mode(options.remote)
+        if (options.lat is None) != (options.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        if options.lat is not None and options.lon is not None:
+            profile.lat, profile.lon = float(options.lat), float(options.lon)
+            profile.location = f"{options.lat:.4f}, {options.lon:.4f}"
+            profile.relocate = False
+        now = self.clock()
+        ctx = request_context(
+            profile,
+            now,
+            k=options.k,
+            user_id=user_id,
+            radius_km=options.radius_km,
+            remote=options.remote,
+        )
+        if user_id is not None:
+            start = time.perf_counter()
+            ctx.history = request_history(
+                self.store.seeker_history(user_id), now, self.seekers.first_seen(user_id)
+            )
+            ctx.timings_ms["history"] = (time.perf_counter() - start) * 1e3
+        return ctx

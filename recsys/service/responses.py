@@ -1,0 +1,84 @@
+"""Served rows and postings shaped as the API returns them (only the k served rows become dicts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recsys.core.catalog import ServingCatalog
+
+
+@dataclass
+class ServedResponse:
+    """A served list as the API returns it."""
+
+    request_id: str
+    items: list[dict[str, Any]]
+    model_versions: dict[str, str]
+    cached: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def response_items(
+    catalog: ServingCatalog, rows: np.ndarray, scores: np.ndarray, reasons: list[list[str]]
+) -> list[dict[str, Any]]:
+    """The served catalog rows as response items, with their scores and reasons."""
+    picked = catalog.jobs.iloc[rows]
+    place = np.where(
+        picked["remote"].to_numpy(bool),
+        "Remote",
+        (picked["city"].astype(str) + ", " + picked["state"].astype(str)).to_numpy(),
+    )
+    return [
+        {
+            "job_id": int(job_id),
+            "title": str(title),
+            "company": str(company),
+            "location": str(where),
+            "remote": bool(remote),
+            "score": round(float(score), 6),
+            "reasons": why,
+        }
+        for job_id, title, company, where, remote, score, why in zip(
+            picked["job_id"].to_numpy(),
+            picked["title"].to_numpy(),
+            picked["company"].to_numpy(),
+            place,
+            picked["remote"].to_numpy(bool),
+            scores,
+            reasons,
+            strict=True,
+        )
+    ]
+
+
+def posting_record(catalog: ServingCatalog, row: int, now: np.datetime64) -> dict[str, Any]:
+    """One posting as stored, with whether it is still open at `now`."""
+    job = catalog.jobs.iloc[row]
+    expires = np.datetime64(job["expires_at"], "s")
+    return {
+        "job_id": int(job["job_id"]),
+        "title": str(job["title"]),
+        "company": str(job["company"]),
+        "city": str(job["city"]),
+        "state": str(job["state"]),
+        "lat": float(job["lat"]),
+        "lon": float(job["lon"]),
+        "remote": bool(job["remote"]),
+        "seniority": int(job["seniority"]),
+        "occupation": str(job["occupation"]),
+        "skills": [str(s) for s in job["skills"]],
+        "salary_min": _finite_or_none(job["salary_min"]),
+        "salary_max": _finite_or_none(job["salary_max"]),
+        "posted_at": str(np.datetime64(job["posted_at"], "s")),
+        "expires_at": str(expires),
+        "open": bool(expires > now),
+    }
+
+
+def _finite_or_none(value: object) -> float | None:
+    number = float(value)  # type: ignore[arg-type]
+    return number if np.isfinite(number) else None
