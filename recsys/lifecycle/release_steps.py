@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from recsys.catalog_db import CatalogStore
+from recsys.catalog_db import CatalogNotMigratedError, CatalogStore
 from recsys.data.taxonomy import load_taxonomy
 from recsys.lifecycle.promotion import decide
 from recsys.lifecycle.retrain_job import RetrainJob
@@ -128,7 +128,10 @@ def rebuild_index(job: RetrainJob) -> dict[str, Any]:
     s = job.settings
     taxonomy = load_taxonomy(s.data_dir)
     encoder = TitleEncoder.load(serving_encoder(s))
-    store = CatalogStore.open(s.catalog_url)
+    try:
+        store = CatalogStore.open(s.catalog_url)
+    except CatalogNotMigratedError as exc:  # a simulated market never served: nothing to embed
+        return job.write("rebuild_index", {"rebuilt": False, "reason": str(exc), "jobs": 0})
     before = store.postings.count_derived(encoder.fingerprint)
     t0 = time.perf_counter()
     occupations = OccupationIndex.load_or_build(encoder, taxonomy, s.artifacts_dir)
