@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
-from recsys.catalog_db import CatalogStore
+from recsys.catalog_db import CatalogStore, UpsertResult
 from recsys.ingest.mapping import Mapping
 from recsys.ingest.places import posting_rows, seeker_rows
 from recsys.ingest.readers import RawRow, Unreadable, columns_of, read_rows
@@ -52,6 +53,11 @@ class ImportSummary:
     @property
     def rows_per_s(self) -> float:
         return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, result: UpsertResult) -> None:
+        self.inserted += result.inserted
+        self.updated += result.updated
+        self.unchanged += result.unchanged
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "rows_per_s": round(self.rows_per_s, 1)}
@@ -133,6 +139,30 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+@contextmanager
+def _importing(path: Path, rejects_path: Path) -> Iterator[tuple[ImportSummary, _Rejects]]:
+    """The summary and rejects file of one import; times it and closes the rejects file."""
+    summary = ImportSummary(str(path))
+    rejects = _Rejects(rejects_path, summary)
+    t0 = time.perf_counter()
+    try:
+        yield summary, rejects
+    finally:
+        rejects.close()
+        summary.seconds = time.perf_counter() - t0
+
+
+def _chunks(
+    path: Path, summary: ImportSummary, progress: Progress | None
+) -> Iterator[list[RawRow | Unreadable]]:
+    """The file's chunks, counted as read and reported to `progress` once handled."""
+    for chunk in read_rows(path):
+        summary.read += len(chunk)
+        yield chunk
+        if progress is not None:
+            progress(len(chunk))
+
+
 def import_postings(
     store: CatalogStore,
     path: Path,
@@ -152,13 +182,9 @@ def import_postings(
     mapping.check(
         POSTING_INPUT_FIELDS, columns_of(path) + list(side.columns if side is not None else [])
     )
-    summary = ImportSummary(str(path))
-    rejects = _Rejects(rejects_path, summary)
     seen: dict[str, int] = {}
-    t0 = time.perf_counter()
-    try:
-        for chunk in read_rows(path):
-            summary.read += len(chunk)
+    with _importing(path, rejects_path) as (summary, rejects):
+        for chunk in _chunks(path, summary, progress):
             records, lines = _validated(
                 chunk,
                 mapping,
@@ -174,17 +200,9 @@ def import_postings(
                 rejects.add(lines[i].line, reason, lines[i].values)
                 seen.pop(records[i].external_id, None)
             if not frame.empty:
-                result = store.postings.upsert(frame.drop(columns="_index"), now, posted_at)
-                summary.inserted += result.inserted
-                summary.updated += result.updated
-                summary.unchanged += result.unchanged
-            if progress is not None:
-                progress(len(chunk))
+                summary.add(store.postings.upsert(frame.drop(columns="_index"), now, posted_at))
         if close_missing:
             summary.closed = store.postings.close_missing(source, seen, now)
-    finally:
-        rejects.close()
-    summary.seconds = time.perf_counter() - t0
     return summary
 
 
@@ -201,24 +219,12 @@ def import_seekers(
     """Upsert a file of seeker profiles by `user_id`."""
     path = Path(path)
     mapping.check(SEEKER_INPUT_FIELDS, columns_of(path))
-    summary = ImportSummary(str(path))
-    rejects = _Rejects(rejects_path, summary)
     seen: dict[str, int] = {}
-    t0 = time.perf_counter()
-    try:
-        for chunk in read_rows(path):
-            summary.read += len(chunk)
+    with _importing(path, rejects_path) as (summary, rejects):
+        for chunk in _chunks(path, summary, progress):
             records, _ = _validated(
                 chunk, mapping, None, SeekerRecord, SEEKER_INPUT_FIELDS, "user_id", seen, rejects
             )
             if records:
-                result = store.seekers.upsert(seeker_rows(records, source), now)
-                summary.inserted += result.inserted
-                summary.updated += result.updated
-                summary.unchanged += result.unchanged
-            if progress is not None:
-                progress(len(chunk))
-    finally:
-        rejects.close()
-    summary.seconds = time.perf_counter() - t0
+                summary.add(store.seekers.upsert(seeker_rows(records, source), now))
     return summary
