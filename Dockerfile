@@ -1,5 +1,6 @@
 # The recsys image: the API (`recsys serve`, the default command) and, in docker-compose.yml,
-# Airflow too: apache-airflow is a dependency of the project, and the DAG tasks import recsys.
+# Airflow (apache-airflow is a dependency of the project, its Celery provider the `celery`
+# extra; the DAG tasks import recsys) and the Dask scheduler and workers that train.
 #
 #   docker build -t recsys:0.1.0 .
 #   docker run --rm -p 8000:8000 -v /path/to/data:/data:ro recsys:0.1.0
@@ -48,7 +49,7 @@ COPY api ./api
 # Not editable: the packages land in site-packages, the source folder stays read-only.
 # The project itself; its dependencies are bounded in pyproject.toml.
 # hadolint ignore=DL3013
-RUN pip install ".[cpu]" "${PSYCOPG2_SPEC}" \
+RUN pip install ".[cpu,celery]" "${PSYCOPG2_SPEC}" \
     && python -c "import torch, recsys.settings; assert not torch.version.cuda, torch.__version__"
 
 # Folders that named volumes are mounted on: a new volume takes the ownership of the folder

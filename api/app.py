@@ -19,9 +19,10 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import Field, TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.admission import AdmissionControl, AdmissionGate
 from api.errors import error_response, install_error_handlers
 from api.metrics import Metrics
-from api.routers import events, jobs, ops, recommendations, users
+from api.routers import candidates, events, jobs, ops, recommendations, users
 from api.schemas import EventBatch, EventIn
 from recsys.service.loader import Maintenance, load_service
 from recsys.service.service import RecommendationService
@@ -82,10 +83,8 @@ def _load_in_background(app: FastAPI, settings: Settings) -> None:
         app.state.load_error = f"loading failed: {exc}"
         return
     app.state.maintenance = Maintenance(service, settings.popularity_refresh_s).start()
-    if service.follower is not None:
-        service.follower.start()
-    if service.catalog_poller is not None:
-        service.catalog_poller.start()
+    for worker in service.background():
+        worker.start()
     app.state.service = service
     log.info("service ready: %s", service.model_versions)
 
@@ -112,11 +111,9 @@ def create_app(
             loader.join()
             if app.state.maintenance is not None:
                 app.state.maintenance.stop()
-            if app.state.service is not None and app.state.service.follower is not None:
-                app.state.service.follower.stop()
-            if app.state.service is not None and app.state.service.catalog_poller is not None:
-                app.state.service.catalog_poller.stop()
             if app.state.service is not None:
+                for worker in app.state.service.background():
+                    worker.stop()
                 app.state.service.close()
 
     app = FastAPI(
@@ -131,8 +128,22 @@ def create_app(
     app.state.maintenance = None
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for module in (recommendations, events, jobs, users, ops):
+    for module in (recommendations, events, jobs, candidates, users, ops):
         app.include_router(module.router)
+    app.state.admission = None
+    if settings.api_admission:  # inside ObserveRequests, so shed requests are timed too
+        app.state.admission = AdmissionGate(
+            settings.api_max_concurrency,
+            settings.api_admission_max_queue,
+            settings.api_admission_max_wait_ms / 1e3,
+        )
+        app.add_middleware(
+            AdmissionControl,
+            gate=app.state.admission,
+            metrics=app.state.metrics,
+            prefixes=(recommendations.router.prefix,),
+            retry_after_s=settings.api_retry_after_s,
+        )
     app.add_middleware(
         ObserveRequests, metrics=app.state.metrics, max_body_bytes=settings.api_max_body_bytes
     )

@@ -15,8 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from feature_store.online import StoreUnavailableError
+
 log = logging.getLogger(__name__)
 
+#: seconds a client is told to wait before retrying a write refused while a store is down.
+RETRY_AFTER_S = 2
 #: FastAPI's 400 for a body it cannot decode; malformed JSON is its 422 (and ours) already.
 FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
@@ -68,6 +72,13 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 405:
             message = "this method is not allowed on this route; see /docs"
         return error_response(exc.status_code, message)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def unavailable(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+        # a write that could neither reach its store nor be buffered: refused, never dropped
+        response = error_response(503, f"temporarily unavailable, retry shortly: {exc}")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

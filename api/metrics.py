@@ -47,6 +47,21 @@ class Metrics:
             "recsys_result_cache", "per-user result cache lookups", ["result"], registry=r
         )
         self.events = Counter("recsys_events", "events posted, by outcome", ["outcome"], registry=r)
+        self.shed = Counter(
+            "recsys_shed_requests",
+            "recommendation requests refused with 503 by admission control, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.admission_queue = Gauge(
+            "recsys_admission_queue", "requests waiting for a recommendation slot", registry=r
+        )
+        self.admission_wait = Histogram(
+            "recsys_admission_wait_seconds",
+            "time an accepted recommendation request waited for a slot",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.impressions_logged = Gauge(
             "recsys_impressions_logged", "impressions written by the impression log", registry=r
         )

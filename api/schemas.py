@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from feature_store.events import EventType
 from recsys.core.context import RemoteMode
 
 #: the remote modes a search accepts, as listed once in `recsys.core.context`
@@ -45,6 +46,11 @@ class Debug(BaseModel):
     timings_ms: dict[str, float] = Field(description="per pipeline step, and the total")
     candidates: dict[str, int] = Field(description="candidates left after each stage")
     cached: bool
+    degraded: list[str] = Field(
+        default_factory=list,
+        description="servers this answer was made without (e.g. redis: no personal history, "
+        "last popularity snapshot)",
+    )
 
 
 class RecommendationResponse(BaseModel):
@@ -70,6 +76,12 @@ class ProfileIn(BaseModel):
     wants_remote: bool = False
 
 
+SENIORITY_RANGE_DOC = (
+    "jobs whose level (job zone: O*NET preparation, 1 little ... 5 extensive) lies in "
+    "[min_seniority, max_seniority]; a hard filter inside the search"
+)
+
+
 class RecommendationRequest(BaseModel):
     """A cold start: the profile travels with the request (a user id adds their history)."""
 
@@ -82,16 +94,29 @@ class RecommendationRequest(BaseModel):
     lon: float | None = Field(None, ge=-180, le=180)
     radius_km: float | None = Field(None, gt=0, le=20_000)
     remote: Remote = "acceptable"
+    min_seniority: int = Field(1, ge=1, le=5, description=SENIORITY_RANGE_DOC)
+    max_seniority: int = Field(5, ge=1, le=5, description=SENIORITY_RANGE_DOC)
     debug: bool = False
+
+    @model_validator(mode="after")
+    def _seniority_range(self) -> RecommendationRequest:
+        if self.min_seniority > self.max_seniority:
+            raise ValueError(
+                f"min_seniority {self.min_seniority} > max_seniority {self.max_seniority}"
+            )
+        return self
 
 
 class EventIn(BaseModel):
-    """One impression, click or apply. `event_id` makes retries safe: it is counted once."""
+    """One seeker event (impression, click, apply) or employer event (candidate_impression,
+    candidate_view, shortlist, contact: `user_id` is the seeker, `job_id` the employer's own
+    posting, and the request needs that employer's key). `event_id` makes retries safe: it is
+    counted once."""
 
     model_config = ConfigDict(extra="forbid")
 
     event_id: Id
-    type: Literal["impression", "click", "apply"]
+    type: EventType
     user_id: Id
     job_id: int = Field(ge=0, le=2**62)  # as a posting's id; larger ones overflow int64
     ts: datetime | None = Field(None, description="when it happened (default: now)")
@@ -188,8 +213,15 @@ class UserIn(BaseModel):
     seniority: int | None = Field(None, ge=0, le=5)
     expected_salary: float | None = Field(None, ge=0, le=10_000_000)
     wants_remote: bool = False
-    relocate: bool = False
-    discoverable: bool = Field(False, description="whether employers may find this seeker")
+    relocate: bool = Field(
+        False,
+        validation_alias=AliasChoices("relocate", "willing_to_relocate"),
+        description="willing to relocate: searched anywhere, and a candidate for far postings "
+        "(`willing_to_relocate` is accepted as its name too)",
+    )
+    discoverable: bool = Field(
+        True, description="whether employers may find this seeker (false: never a candidate)"
+    )
 
 
 class User(UserIn):
@@ -250,3 +282,28 @@ class Expired(BaseModel):
 class Health(BaseModel):
     status: str
     detail: str = ""
+
+
+class Candidate(BaseModel):
+    """One seeker ranked for a posting, with why."""
+
+    user_id: str
+    score: float = Field(description="the fit model's score (the rule score if no model)")
+    distance_km: float | None = Field(description="to the posting; null for a remote one")
+    reasons: list[str]
+    skills_matched: list[str]
+    skills_missing: list[str]
+    seniority: str | None = Field(description="the seeker's level, when known")
+    last_active_days: float | None = Field(description="days since the seeker's last event")
+
+
+class CandidatesDebug(BaseModel):
+    timings_ms: dict[str, float] = Field(description="per stage, and the total")
+    counts: dict[str, int] = Field(description="seekers left after each stage")
+
+
+class CandidatesResponse(BaseModel):
+    job_id: int
+    items: list[Candidate]
+    model_version: str
+    debug: CandidatesDebug | None = None

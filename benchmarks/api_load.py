@@ -54,14 +54,21 @@ from typing import Any
 
 from benchmarks.load.console import console
 from benchmarks.load.drive import drive
-from benchmarks.load.market import fresh_copy, link_shared_caches, prepare_market
+from benchmarks.load.market import fresh_copy, link_shared_caches, prepare_market, publish_catalog
 from benchmarks.load.report import report
 from benchmarks.load.server import Server, flush_redis, free_port, log_problems, recsys_command
+from recsys.data.taxonomy import load_taxonomy
 from recsys.settings import get_settings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    return build_parser(__doc__.splitlines()[0]).parse_args(argv)
+
+
+def build_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of the market, the server and the traffic (`benchmarks.api_overload` adds its
+    own to these)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--jobs", type=int, default=100_000)
     p.add_argument("--seekers", type=int, default=50_000)
     p.add_argument("--days", type=int, default=3, help="days of simulated events in the market")
@@ -105,17 +112,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="wait until other processes use fewer cores than this before the timed part",
     )
     p.add_argument("--quiet-wait", type=float, default=1500.0, help="at most this long (0: skip)")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    server, served_market, result = start_server(args, argv)
+    try:
+        result["drive"] = asyncio.run(drive(args, server, served_market))
+    finally:
+        finish(server, result, args.out)
+    report(result, args)
+    return result
+
+
+def start_server(
+    args: argparse.Namespace, argv: list[str] | None
+) -> tuple[Server, Path, dict[str, Any]]:
+    """The market prepared and copied, `recsys serve` started on it and ready; the result so far
+    (setup and readiness). The caller drives the load and then calls `finish`."""
     settings = get_settings()
     bench = args.bench_dir
     work = bench / "api_load"
     artifacts = work / "artifacts"
     market = prepare_market(bench, args.jobs, args.seekers, args.days, args.seed)
     served_market = fresh_copy(market, work / "market")
+    console.print("publishing the market into a fresh catalog database ...")
+    database = publish_catalog(market, load_taxonomy(settings.data_dir), work / "catalog.sqlite")
     linked = link_shared_caches(settings.artifacts_dir, artifacts)
     for name in ("online_store.sqlite", "event_stream.sqlite"):
         for path in work.glob(name + "*"):
@@ -146,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     port = args.port or free_port()
     cmd = [*recsys_command(), "serve", "--port", str(port), "--store", args.store]
     cmd += ["--workers", str(args.workers)]
-    cmd += ["--market", str(served_market.resolve()), "--encoder", args.encoder]
+    cmd += ["--log-dir", str(served_market.resolve()), "--encoder", args.encoder]
+    cmd += ["--database", database]
     if args.ranker is not None:
         cmd += ["--ranker", str(args.ranker.resolve())]
     server = Server(cmd, env, bench / "api_load_server.log", port)
@@ -166,23 +190,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         server.start()
         result["ready"] = server.wait_ready(args.ready_timeout)
-        cached_after = set(os.listdir(cache_dir)) if cache_dir.is_dir() else set()
-        result["catalog_cache"] = (
-            "built at this start" if cached_after - cached_before else "reused"
-        )
-        console.print(
-            f"ready after {result['ready']['readyz_s']:.1f} s "
-            f"(catalog cache {result['catalog_cache']})"
-        )
-        result["drive"] = asyncio.run(drive(args, server, served_market))
-    finally:
-        result["shutdown"] = server.stop()
-        result["log"] = log_problems(server.log_path)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        console.print(f"saved {args.out}")
-    report(result, args)
-    return result
+    except BaseException:
+        finish(server, result, args.out)
+        raise
+    cached_after = set(os.listdir(cache_dir)) if cache_dir.is_dir() else set()
+    result["catalog_cache"] = "built at this start" if cached_after - cached_before else "reused"
+    console.print(
+        f"ready after {result['ready']['readyz_s']:.1f} s (catalog cache {result['catalog_cache']})"
+    )
+    return server, served_market, result
+
+
+def finish(server: Server, result: dict[str, Any], out: Path) -> None:
+    """Stop the server, scan its log, save the result as JSON."""
+    result["shutdown"] = server.stop()
+    result["log"] = log_problems(server.log_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    console.print(f"saved {out}")
 
 
 if __name__ == "__main__":

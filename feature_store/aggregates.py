@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from feature_store.events import normalize_events, ts_millis
+from feature_store.events import SEEKER_EVENT_TYPES, normalize_events, ts_millis
 
 MS_PER_DAY = 86_400_000
 
@@ -66,6 +66,12 @@ def _newest_first(frame: pd.DataFrame, kind: str, max_len: int) -> dict[str, npt
 def batch_deltas(events: pd.DataFrame, max_len: int) -> BatchDeltas:
     """Aggregate a batch (validated against the event schema) into store deltas."""
     frame = normalize_events(events)
+    # Employer events (a seeker shortlisted, contacted) are labels for the candidate ranker,
+    # never the seeker's own activity: no history, no last-active, no job popularity.
+    frame = frame[frame["type"].isin(SEEKER_EVENT_TYPES)].reset_index(drop=True)
+    if frame.empty:
+        columns = ["job_id", "day", *COUNTER_OF_TYPE.values()]
+        return BatchDeltas(users=[], popularity=pd.DataFrame(columns=columns, dtype=np.int64))
     frame["ts_ms"] = ts_millis(frame)
     empty = np.empty(0, dtype=np.int64)
     applied = _newest_first(frame, "apply", max_len)

@@ -16,8 +16,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-EventType = Literal["impression", "click", "apply"]
-EVENT_TYPES: Final[tuple[str, ...]] = ("impression", "click", "apply")
+EventType = Literal[
+    "impression", "click", "apply", "candidate_impression", "candidate_view", "shortlist", "contact"
+]
+#: what a seeker does with a served job list
+SEEKER_EVENT_TYPES: Final[tuple[str, ...]] = ("impression", "click", "apply")
+#: what an employer does with a served candidate list (user_id is the seeker, job_id the posting)
+EMPLOYER_EVENT_TYPES: Final[tuple[str, ...]] = (
+    "candidate_impression",
+    "candidate_view",
+    "shortlist",
+    "contact",
+)
+EVENT_TYPES: Final[tuple[str, ...]] = SEEKER_EVENT_TYPES + EMPLOYER_EVENT_TYPES
 
 EVENT_SCHEMA: Final = pa.schema(
     [

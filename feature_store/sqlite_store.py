@@ -102,6 +102,8 @@ class SqliteOnlineStore:
             return
         max_len = SEEKER_HISTORY.max_len or 0
         deltas = batch_deltas(events, max_len)
+        if not deltas.users:  # employer events only: nothing of the seekers' to fold in
+            return
         users = [d.user_id for d in deltas.users]
         pop = deltas.popularity
         with self._write() as conn:

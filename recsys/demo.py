@@ -70,22 +70,26 @@ SERVE_FROM = 1
 
 
 def _encoder(taxonomy: Taxonomy, folder: Path) -> TitleEncoder:
-    """Fine-tune within the settings' budget, or reuse a folder trained with the same budget."""
-    budget = get_settings().encoder_budget_steps
+    """Fine-tune within the settings' time budget, or reuse a folder trained with the same one.
+
+    A minutes budget, not steps: the demo's fine-tune takes the same wall time on a slow box.
+    """
+    minutes = get_settings().encoder_demo_minutes
     try:
         meta = read_metadata(folder)
-        if meta["training"]["budget_steps"] == budget and meta.get("evaluation"):
-            console.print(f"reusing the encoder in {folder} ({budget} steps); delete it to retrain")
+        if meta["training"]["budget_minutes"] == minutes and meta.get("evaluation"):
+            console.print(f"reusing the encoder in {folder} ({minutes} min); delete it to retrain")
             return TitleEncoder.load(folder)
     except (EncoderError, KeyError):
         pass
     t0 = time.perf_counter()
-    with console.status(f"fine-tuning the encoder ({budget} steps on CPU)") as status:
+    with console.status(f"fine-tuning the encoder ({minutes} min on CPU)") as status:
         train_encoder(
             taxonomy,
             folder,
+            budget_minutes=minutes,
             on_step=lambda step, total, loss: status.update(
-                f"fine-tuning the encoder: step {step}/{total}, loss {loss:.3f}"
+                f"fine-tuning the encoder: step {step}, loss {loss:.3f}"
             ),
         )
     console.print(f"encoder trained and evaluated in {time.perf_counter() - t0:.0f} s -> {folder}")

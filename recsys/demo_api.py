@@ -3,7 +3,9 @@
 The service runs as its own process on loopback, exactly as a deployment would (embedded stores:
 a fresh SQLite online store, filled from the market's event log on its cold start). A handful of
 real requests and events show the answers: stored seekers, a cold start, events with one bad item
-and a retry, the cache refreshed by an apply, similar jobs and a posting added live.
+and a retry, the cache refreshed by an apply, similar jobs and a posting added live; then the
+employer side: a key made with `recsys keys create`, a posting's top candidates with their
+reasons, and the same key refused on another employer's posting.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from recsys.catalog_db import CatalogStore
 from recsys.cli.console import console, kv_table, table
+from recsys.settings import get_settings
 
 READY_TIMEOUT_S = 600.0
 
@@ -175,9 +179,72 @@ def tour(client: httpx.Client, market: Path, admin_key: str) -> None:
     console.print(f"POST /v1/jobs added job {new_id}; the cold-start request now lists it {where}")
     bad = client.get("/v1/recommendations", params={"user_id": user, "k": 500})
     console.print(f"GET with k=500 -> {bad.status_code}: {bad.json()['error']['message']}")
+    listed = first["items"] + similar["items"] + ranked["items"]
+    employer_tour(client, [i["job_id"] for i in listed], get_settings().catalog_url)
     metrics = client.get("/metrics").text
     series = sum(1 for line in metrics.splitlines() if line.startswith("recsys_"))
     console.print(f"/metrics exposes {series} recsys_* series")
+
+
+def _employer_key(employer_id: str, catalog_url: str) -> str:
+    """`recsys keys create --employer ID`, as an operator would run it; its last line is the key."""
+    command = [sys.executable, "-m", "recsys.cli.main", "keys", "create"]
+    command += ["--employer", employer_id, "--label", "demo"]
+    env = {**os.environ, "RECSYS_DATABASE_URL": catalog_url}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+    console.print(f"$ recsys keys create --employer {employer_id} --label demo -> a new key")
+    return out.strip().splitlines()[-1]
+
+
+def employer_tour(client: httpx.Client, job_ids: list[int], catalog_url: str) -> bool:
+    """The employer side: candidates for an own posting, and the refusals around them; True when
+    a key was refused on another employer's posting."""
+    store = CatalogStore.open(catalog_url)
+    try:
+        owners = store.postings.employers(job_ids)
+    finally:
+        store.close()
+    owned = [j for j in job_ids if owners.get(j)]
+    if not owned:
+        console.print("[yellow]no served posting has an employer id; skipping the employer side")
+        return False
+    job = owned[0]
+    owner = str(owners[job])
+    foreign = next((j for j in owned if owners[j] != owner), None)
+    key = {"X-API-Key": _employer_key(owner, catalog_url)}
+    r = client.get(f"/v1/jobs/{job}/candidates", params={"k": 5, "debug": True}, headers=key)
+    r.raise_for_status()
+    body = r.json()
+    rows = [
+        [
+            i + 1,
+            item["user_id"],
+            round(item["score"], 4),
+            item["distance_km"],
+            item["seniority"],
+            item["last_active_days"],
+            "; ".join(item["reasons"]),
+        ]
+        for i, item in enumerate(body["items"])
+    ]
+    header = ["#", "seeker", "score", "km", "level", "active (days ago)", "why"]
+    title = f"GET /v1/jobs/{job}/candidates (employer {owner}, {body['model_version']})"
+    console.print(table(title, header, rows))
+    timings = body["debug"]["timings_ms"]
+    console.print(kv_table("that request (ms)", {k: round(v, 2) for k, v in timings.items()}))
+    anonymous = client.get(f"/v1/jobs/{job}/candidates")
+    console.print(
+        f"without a key -> {anonymous.status_code}: {anonymous.json()['error']['message']}"
+    )
+    if foreign is None:
+        console.print("every listed posting has the same employer; no foreign posting to try")
+        return False
+    refused = client.get(f"/v1/jobs/{foreign}/candidates", headers=key)
+    console.print(
+        f"employer {owner}'s key on job {foreign} (employer {owners[foreign]}) -> "
+        f"{refused.status_code}: {refused.json()['error']['message']}"
+    )
+    return refused.status_code == 403
 
 
 def run(market: Path, ranker: Path, encoder: Path, state_dir: Path) -> None:

@@ -40,9 +40,18 @@ class Settings(BaseSettings):
     sqlite_path: Path | None = None
     stream_path: Path | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The service's Redis client: connect and reply timeouts (short, so a dead Redis costs
+    # milliseconds), and how long every call skips Redis after a failure (circuit breaker)
+    # before one call tries it again. While it is down, reads degrade and events are spooled.
+    redis_connect_timeout_s: float = 0.25
+    redis_socket_timeout_s: float = 0.5
+    redis_cooldown_s: float = 1.0
 
     # Model registry and tracking.
     mlflow_uri: str | None = None
+    # Training: the address of a Dask scheduler (tcp://host:8786) to build the training set and
+    # fit the rankers on; None trains in-process.
+    dask_scheduler: str | None = None
     # A candidate ranker becomes champion only with nDCG@10 on the held-out day at least this
     # much above the champion's (absolute), and only after the sanity checks pass.
     promotion_margin: float = 0.002
@@ -62,6 +71,14 @@ class Settings(BaseSettings):
     recall_widen_min_good: int = 200
     recall_widen_factor: float = 3.0
     recall_widen_steps: int = 2
+    # Candidate sources merged by recall (recsys.recall.sources), each capped by its quota: the
+    # title ANN takes recall_k; item-to-item from applied and clicked jobs, popular and fresh
+    # postings nearby in the seeker's occupation take these many.
+    recall_quota_item: int = 300
+    recall_quota_popular: int = 100
+    recall_quota_fresh: int = 100
+    # Clicked jobs weigh this much against an applied job in the item-to-item query.
+    recall_click_weight: float = 0.5
     encoder_budget_steps: int = 300
     encoder_batch_size: int = 64
     # The title encoder the service uses: "base" or a folder written by `recsys encoder train`.
@@ -70,6 +87,18 @@ class Settings(BaseSettings):
     encoder_budget_minutes: float | None = None
     # Steps when a GPU is present and no budget is given: the full schedule instead of the demo's.
     encoder_gpu_steps: int = 3_000
+    # `make demo` fine-tunes for this long (a time budget, so a slow box still finishes).
+    encoder_demo_minutes: float = 4.0
+    # Training caps titles at this many tokens (titles are a handful; serving keeps the cap).
+    encoder_train_max_seq_length: int = 32
+    # Share of steps drawn from ESCO occupations instead of O*NET (0: O*NET only).
+    encoder_esco_weight: float = 0.5
+    # ESCO occupations held out of training whole, for the `esco` benchmark.
+    encoder_esco_heldout_fraction: float = 0.2
+    # Fraction of anchors decorated like posting titles (seniority, location, shift, pay, typo).
+    encoder_noise_rate: float = 0.3
+    # Freeze the word-embedding table (half the weights): faster CPU steps, less forgetting.
+    encoder_freeze_embeddings: bool = True
     encoder_learning_rate: float = 1e-4
     encoder_heldout_fraction: float = 0.1
     # Held-out O*NET titles (queries) in the retrieval evaluation a trained encoder carries.
@@ -93,18 +122,39 @@ class Settings(BaseSettings):
     rerank_freshness_boost: float = 0.05
     rerank_rating_boost: float = 0.03
     rerank_mmr_lambda: float | None = None
+    # Congestion-aware rerank (recsys.ranking.balance): a job's score is multiplied by
+    # ((need + 1) / (applies + 1)) ** strength, clipped to [1 / max_factor, max_factor]; 0: off.
+    # A job's need (applies it wants) is rerank_balance_need unless the catalog says otherwise.
+    rerank_balance_strength: float = 0.0
+    rerank_balance_max_factor: float = 3.0
+    rerank_balance_need: float = 5.0
+
+    # Online experiments (recsys.experiments): share of requests served by team-draft
+    # interleaving of champion and challenger, and the significance level of the winner.
+    experiment_interleave_share: float = 0.0
+    experiment_alpha: float = 0.05
 
     # API.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Key for POST/DELETE /v1/jobs (header X-API-Key); the service warns while it is the default.
     api_admin_key: str = "change-me"
+    # Seconds a verified employer key is trusted in process before the database is asked
+    # again: a revoked key (`recsys keys revoke`) is refused within this long.
+    api_key_cache_s: float = 2.0
     api_max_k: int = 100
     api_max_batch: int = 1_000
     api_max_body_bytes: int = 2_000_000
     # Requests running the pipeline at once; the others wait their turn. More threads than
     # cores only trade the GIL and the caches back and forth (measured: collapse under load).
     api_max_concurrency: int = 2
+    # Admission control of the recommendation routes (api/admission.py): besides those running,
+    # at most this many wait, none longer than the wait budget; the rest get 503 + Retry-After
+    # at once, so accepted requests keep their latency and memory stays bounded past capacity.
+    api_admission: bool = True
+    api_admission_max_queue: int = 16
+    api_admission_max_wait_ms: float = 25.0
+    api_retry_after_s: int = 1
     # uvicorn worker processes of `recsys serve`: each loads the catalog and models (~1.2 GB at
     # 100k jobs); more than one sidesteps the GIL on a multi-core box.
     api_workers: int = 1

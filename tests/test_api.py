@@ -6,17 +6,20 @@ and the app from the same factory `recsys serve` uses.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from api_service import ADMIN_KEY, make_service, published_catalog
 from fastapi.testclient import TestClient
 
+from api.admission import AdmissionGate
 from api.app import create_app
 from feature_store.events import read_events
 from recsys.market.market import Market
@@ -77,7 +80,17 @@ def test_unknown_user_is_a_404_that_says_what_to_do(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"k": 0}, {"k": 101}, {"remote": "sometimes"}, {"lat": 95}, {"lat": 30.0}, {"user_id": ""}],
+    [
+        {"k": 0},
+        {"k": 101},
+        {"remote": "sometimes"},
+        {"lat": 95},
+        {"lat": 30.0},
+        {"user_id": ""},
+        {"min_seniority": 0},
+        {"max_seniority": 6},
+        {"min_seniority": 4, "max_seniority": 2},
+    ],
 )
 def test_bad_parameters_are_422_naming_the_field(
     client: TestClient, params: dict[str, Any]
@@ -88,6 +101,27 @@ def test_bad_parameters_are_422_naming_the_field(
     error = error_of(r)
     named = " ".join([error["message"], *(str(d) for d in error["details"])])
     assert any(name in named for name in params)
+
+
+def test_seniority_range_is_a_hard_filter(client: TestClient) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    cat, user = service.catalog, a_user(client)
+
+    def zones_served(**params: Any) -> tuple[np.ndarray, np.ndarray]:
+        r = client.get("/v1/recommendations", params={"user_id": user, "k": 10, **params})
+        assert r.status_code == 200, r.text
+        ids = np.array([i["job_id"] for i in r.json()["items"]], np.int64)
+        return ids, cat.arrays.job_zone[cat.rows_of(ids)]
+
+    ids, zones = zones_served()
+    lo, hi = (int(zones[0]) + 1, 5) if zones[0] < 5 else (1, 4)  # leaves out the top job
+    filtered, filtered_zones = zones_served(min_seniority=lo, max_seniority=hi)
+    assert len(filtered) and ((filtered_zones >= lo) & (filtered_zones <= hi)).all()
+    assert ids[0] not in filtered
+    body = {"profile": {"title": "cashier"}, "min_seniority": 5, "max_seniority": 1}
+    bad = client.post("/v1/recommendations", json=body)
+    assert bad.status_code == 422
+    assert "min_seniority" in error_of(bad)["message"] + str(error_of(bad)["details"])
 
 
 def test_cold_start_with_an_inline_profile(client: TestClient) -> None:
@@ -366,3 +400,95 @@ def test_a_second_process_applies_committed_changes(
     assert reader.job(new_id)["open"] is False and new_id not in reader.index
     writer.close()
     reader.close()
+
+
+# ---------------------------------------------------------------- admission control (overload)
+RECOMMEND = "/v1/recommendations"
+
+
+def gated_app(service: RecommendationService, **limits: Any) -> Any:
+    update = {"api_max_concurrency": 1, "api_retry_after_s": 3, **limits}
+    return create_app(get_settings().model_copy(update=update), service)
+
+
+def user_at(service: RecommendationService, row: int) -> str:
+    return str(service.seekers.table.frame()["user_id"].iat[row])
+
+
+def test_saturated_service_answers_503_with_retry_after_and_accepts_again(
+    client: TestClient,
+) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    app = gated_app(service, api_admission_max_queue=1, api_admission_max_wait_ms=200.0)
+    gate: AdmissionGate = app.state.admission
+
+    async def scenario() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+
+            def get(row: int) -> Any:
+                return http.get(
+                    RECOMMEND, params={"user_id": user_at(service, row), "debug": "true"}
+                )
+
+            assert await gate.enter() == 0.0  # the only slot is busy
+            waiter = asyncio.create_task(get(1))
+            while gate.queued == 0:
+                await asyncio.sleep(0.001)
+            refused = await get(2)  # the queue (one place) is taken
+            body = refused.json()["error"]
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"] == "3"
+            assert body["details"][0]["shed"] == "queue"
+            assert "overloaded" in body["message"]
+            # the waiter gave up at its 200 ms budget: shed, not held on to
+            waited = await waiter
+            assert waited.status_code == 503
+            assert waited.json()["error"]["details"][0]["shed"] == "waited"
+            # routes outside the gate are not refused
+            assert (await http.get("/healthz")).status_code == 200
+            gate.leave(0.02)
+
+            accepted = await get(3)
+            assert accepted.status_code == 200, accepted.text
+            payload = accepted.json()
+            assert payload["items"]
+            assert payload["debug"]["timings_ms"]["admission_wait"] == 0.0
+            metrics = (await http.get("/metrics")).text
+            assert 'recsys_shed_requests_total{reason="queue"} 1.0' in metrics
+            assert 'recsys_shed_requests_total{reason="waited"} 1.0' in metrics
+
+    asyncio.run(scenario())
+    assert gate.running == 0 and gate.queued == 0
+
+
+def test_a_burst_is_answered_or_shed_and_leaves_the_gate_idle(client: TestClient) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    app = gated_app(service, api_admission_max_queue=2, api_admission_max_wait_ms=2_000.0)
+    gate: AdmissionGate = app.state.admission
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            gets = [
+                http.get(RECOMMEND, params={"user_id": user_at(service, row), "debug": "true"})
+                for row in range(10, 22)
+            ]
+            return list(await asyncio.gather(*gets))
+
+    responses = asyncio.run(scenario())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) >= 1 + 2  # the one running and the two that queued
+    for r in responses:
+        if r.status_code == 200:
+            waited = r.json()["debug"]["timings_ms"]["admission_wait"]
+            assert 0 <= waited <= 2_000.0
+        else:
+            assert r.headers["Retry-After"] == "3"
+    assert gate.running == 0 and gate.queued == 0
+
+
+def test_admission_can_be_switched_off(client: TestClient) -> None:
+    service: RecommendationService = client.app.state.service  # type: ignore[attr-defined]
+    assert gated_app(service, api_admission=False).state.admission is None

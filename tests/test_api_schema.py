@@ -166,6 +166,8 @@ def api(
     """The app over a service of its own, and the ids it stores."""
     market, _ = small_market
     service = make_service(market, "sqlite", tmp_path_factory.mktemp("api-schema"))
+    # the employer side is built on its first request, longer than a case's read timeout
+    service.candidates(int(market.jobs["job_id"].iat[0]), k=1, radius_km=None)
     app_settings = get_settings().model_copy(update={"api_admin_key": ADMIN_KEY})
     yield create_app(app_settings, service), Stored(market)
     service.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from postgres_service import throwaway_database
 
 from recsys.catalog_db import CatalogNotMigratedError, CatalogStore
@@ -71,9 +72,9 @@ def test_unmigrated_database_is_refused_with_the_fix(catalog_url: str) -> None:
     with pytest.raises(CatalogNotMigratedError, match="recsys db upgrade"):
         CatalogStore.open(catalog_url)
     engine = open_engine(catalog_url)
-    assert upgrade(engine) == "0001"
+    assert upgrade(engine) == "0002"
     check_migrated(engine)  # no error once at head
-    assert upgrade(engine) == "0001"  # running it again is harmless
+    assert upgrade(engine) == "0002"  # running it again is harmless
     engine.dispose()
 
 
@@ -167,6 +168,52 @@ def test_seekers_put_get_delete_leaves_a_tombstone(store: CatalogStore) -> None:
     assert store.seekers.get("u1") is None
     assert store.seekers.deleted()["user_id"].tolist() == ["u1"]
     assert store.seekers.delete("u1", NOW) is False  # gone already; the tombstone stays one
+
+
+def test_seekers_are_discoverable_unless_they_opt_out(store: CatalogStore) -> None:
+    store.seekers.put("open", {"title": "Nurse", "skills": []}, NOW)
+    store.seekers.put("hidden", {"title": "Nurse", "skills": [], "discoverable": False}, NOW)
+    store.seekers.put("mover", {"title": "Nurse", "skills": [], "relocate": True}, NOW)
+    rows = store.seekers.frame().set_index("user_id")
+    assert rows["discoverable"].to_dict() == {"hidden": False, "mover": True, "open": True}
+    assert rows["relocate"].to_dict() == {"hidden": False, "mover": True, "open": False}
+    values = {"user_id": "raw", "title": "Nurse", "skills": "[]", "location": "", "source": "sql"}
+    values |= {"wants_remote": False, "relocate": False, "content_hash": "x"}
+    bare = sa.table("seekers", *(sa.column(n) for n in (*values, "created_at", "updated_at")))
+    with store.engine.begin() as conn:  # a writer that names no flag gets the server default
+        conn.execute(bare.insert().values(**values, created_at=NOW, updated_at=NOW))
+    assert store.seekers.get("raw")["discoverable"] is True  # type: ignore[index]
+
+
+def test_employer_keys_verify_until_revoked(store: CatalogStore) -> None:
+    made = store.keys.create("e1", NOW, label="ci")
+    other = store.keys.create("e2", NOW)
+    assert made.key.startswith("rk_") and len(made.key) > 40 and made.key != other.key
+    assert store.keys.verify(made.key) == "e1" and store.keys.verify(other.key) == "e2"
+    assert store.keys.verify(made.key + "x") is None and store.keys.verify("") is None
+    listed = store.keys.frame("e1")
+    assert listed["key_id"].tolist() == [made.key_id] and listed["label"].tolist() == ["ci"]
+    assert "key_hash" not in listed.columns
+    with store.engine.connect() as conn:  # only the hash is stored
+        stored = conn.exec_driver_sql("SELECT key_hash FROM employer_keys").scalars().all()
+    assert made.key not in stored and len(stored[0]) == 64
+    assert store.keys.revoke(made.key_id, NOW) is True
+    assert store.keys.verify(made.key) is None and store.keys.verify(other.key) == "e2"
+    assert store.keys.revoke(made.key_id, NOW) is False
+    revoked = store.keys.frame().set_index("key_id")["revoked_at"].notna().to_dict()
+    assert revoked == {made.key_id: True, other.key_id: False}
+    with pytest.raises(ValueError, match="employer id"):
+        store.keys.create(" ", NOW)
+
+
+def test_posting_employers_are_read_in_bulk(store: CatalogStore) -> None:
+    result = store.postings.upsert(
+        frame(posting("a1"), posting("a2", employer_id=None), posting("a3", employer_id="e2")),
+        NOW,
+    )
+    a1, a2, a3 = result.job_ids
+    owners = store.postings.employers([a1, a2, a3, 999_999])
+    assert owners == {a1: "e1", a2: None, a3: "e2"}
 
 
 def test_sqlite_schema_matches_the_migration(tmp_path: Path) -> None:

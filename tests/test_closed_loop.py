@@ -19,7 +19,7 @@ from conftest import small_recommender
 from feature_store.events import read_events
 from recsys.core.context import request_context
 from recsys.core.profiles import seeker_profile
-from recsys.lifecycle.ranking_evaluation import evaluate_ranking
+from recsys.lifecycle.ranking_evaluation import evaluate_ranking, position_bias_table
 from recsys.market.market import Market
 from recsys.offline.closed_loop import run_closed_loop
 from recsys.pipeline.recommender import Recommender
@@ -122,11 +122,26 @@ def test_train_select_and_evaluate(
     table = evaluate_ranking(
         market, loop_folder / "events", loop_recommender, models, day=2, n_requests=60
     )
-    assert set(table.index) == {"popularity", "coarse", "lightgbm", "xgboost", "oracle"}
-    # The oracle orders by true relevance. No policy comes near it (measured: at most ~0.73 of
-    # its nDCG@10); one that did would be reading the ground truth.
-    ratio = table.drop(index="oracle")["ndcg@10 / oracle"]
+    policies = {"popularity", "coarse", "lightgbm", "xgboost", "oracle_on_pool"}
+    assert set(table.index) == policies | {"oracle"}
+    print(table.to_string())
+    # The oracle ranks the whole open catalog (after the hard filters) by true relevance; no
+    # policy comes near it (one that did would be reading the ground truth), and ordering the
+    # coarse pool by truth cannot beat it.
+    ratio = table.drop(index=["oracle", "oracle_on_pool"])["ndcg@10 / oracle"]
     assert ((ratio > 0) & (ratio < 0.95)).all(), ratio
+    assert table.loc["oracle", "ndcg@10"] == 1.0
+    assert ratio.max() < table.loc["oracle_on_pool", "ndcg@10 / oracle"] <= 1.0
+    recall, coarse = table["top50 after recall"], table["top50 after coarse"]
+    assert (recall.nunique(), coarse.nunique()) == (1, 1)  # per stage, the same for every row
+    assert 0 < coarse.iat[0] <= recall.iat[0] < 1  # recall misses some; coarse cannot add any
+    assert (table.drop(index="oracle")["top50 kept"] <= coarse.iat[0] + 1e-9).all()
+    # The slot effect the selected model learned, against the simulator's examination curve.
+    logged = read_feature_rows(loop_folder / "features", None, until)
+    X = logged[list(FEATURE_NAMES)].to_numpy(np.float32)[:5000]
+    bias = position_bias_table(model, X, 10)
+    print(bias.to_string())
+    assert bias["estimated"].iat[-1] < bias["estimated"].iat[0]  # lower slots: fewer applies
     # What the loop is for: the GBDT trained on the logged rows ranks better than the rule score
     # that served them (measured: 0.73 vs 0.40), which ranks better than popularity.
     assert table.loc[report["selected"], "ndcg@10"] > table.loc["coarse", "ndcg@10"] + 0.1

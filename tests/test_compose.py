@@ -5,6 +5,11 @@ then the rules of this deployment that a schema cannot say: every service has a 
 built from tools its image has, every dependency waits for `service_healthy`, the recsys
 settings in the environment are real fields of `Settings`, secrets have no defaults, volumes
 are declared, images are pinned, and the image runs as a non-root user with a HEALTHCHECK.
+Serving replicas: at least two API replicas that publish no port of their own, behind an nginx
+balancer whose upstream names the api service and re-resolves it in Docker's DNS, all on one
+PostgreSQL catalog and one Redis. Airflow: the CeleryExecutor with a Redis broker, PostgreSQL
+metadata and results, at least two workers, and the Celery provider installed in the image.
+There is no Docker engine here, so none of this starts a container: these are static checks.
 Each rule has a test that breaks a copy of the file and expects the rule to catch it.
 When a `docker compose` CLI is on PATH, it also has to accept the file (`config`).
 """
@@ -34,7 +39,27 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 MAKEFILE = ROOT / "Makefile"
 SCHEMA_FILE = Path(__file__).parent / "data" / "compose-spec.json"
 
-SERVICES = {"api", "redis", "postgres", "mlflow", "airflow"}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+}
+SERVICES = {
+    "api",
+    "lb",
+    "redis",
+    "postgres",
+    "mlflow",
+    "dask-scheduler",
+    "dask-worker",
+    *AIRFLOW_SERVICES,
+}
+NGINX_CONF = ROOT / "docker" / "nginx" / "nginx.conf"
+#: Docker's embedded DNS server, which knows every replica of a service by the service's name
+DOCKER_DNS = "127.0.0.11"
+MIN_REPLICAS = 2
 SETTINGS_ENV = {f"RECSYS_{name.upper()}" for name in Settings.model_fields}
 #: The executables each image is known to have; a healthcheck may call only these.
 #: python:3.11-slim (and so the recsys image) has no curl or wget.
@@ -43,6 +68,7 @@ IMAGE_TOOLS = {
     "postgres:": {"pg_isready", "psql"},
     "ghcr.io/mlflow/mlflow:": {"python", "mlflow"},
     "python:3.11-slim": {"python"},
+    "nginx:": {"nginx", "wget"},
 }
 #: Relative bind sources that may be missing: Docker creates an empty folder for them.
 OPTIONAL_BIND_SOURCES = {"./pipelines/dags"}
@@ -135,8 +161,9 @@ def _health_problems(name: str, service: dict[str, Any]) -> list[str]:
         problems.append(f"{name}: image {base!r} unknown; add the tools it has to IMAGE_TOOLS")
     elif executable not in tools:
         problems.append(f"{name}: healthcheck runs {executable!r}, {base!r} has {sorted(tools)}")
-    if re.search(r"\b(curl|wget)\b", text) and "curl" not in (tools or set()):
-        problems.append(f"{name}: healthcheck uses curl/wget, which {base!r} lacks")
+    lacking = set(re.findall(r"\b(curl|wget)\b", text)) - (tools or set())
+    if lacking:
+        problems.append(f"{name}: healthcheck uses {sorted(lacking)}, which {base!r} lacks")
     targets = {
         str(p["target"]) if isinstance(p, dict) else str(p).rsplit(":", 1)[-1].split("/")[0]
         for p in service.get("ports") or []
@@ -190,7 +217,7 @@ def _env_problems(name: str, service: dict[str, Any], is_api: bool) -> list[str]
     return problems
 
 
-def _api_problems(api: dict[str, Any]) -> list[str]:
+def _api_problems(api: dict[str, Any], _: str = "api") -> list[str]:
     problems = []
     env = _environment(api)
     expected = {
@@ -218,17 +245,17 @@ def _api_problems(api: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _airflow_problems(airflow: dict[str, Any]) -> list[str]:
+def _airflow_problems(airflow: dict[str, Any], name: str) -> list[str]:
     env = _environment(airflow)
     dags = env.get("AIRFLOW__CORE__DAGS_FOLDER")
     mounted = any(
         src.rstrip("/").endswith("pipelines/dags") and target == dags
         for _, src, target in _mounts(airflow)
     )
-    return [] if mounted else ["airflow: pipelines/dags is not mounted on its DAGs folder"]
+    return [] if mounted else [f"{name}: pipelines/dags is not mounted on its DAGs folder"]
 
 
-def _mlflow_problems(mlflow: dict[str, Any]) -> list[str]:
+def _mlflow_problems(mlflow: dict[str, Any], _: str = "mlflow") -> list[str]:
     problems = []
     uri = _environment(mlflow).get("MLFLOW_BACKEND_STORE_URI", "")
     command = " ".join(mlflow.get("command") or [])
@@ -250,9 +277,16 @@ def _database_problems(services: dict[str, Any]) -> list[str]:
     created = {postgres.get("POSTGRES_DB", "")} | set(
         re.findall(r"CREATE DATABASE (\w+)", initdb, flags=re.IGNORECASE)
     )
+    airflow_urls = {
+        _environment(services[name]).get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+        for name in sorted(AIRFLOW_SERVICES)
+    }
+    if len(airflow_urls) > 1:
+        return [f"the Airflow components use different metadata databases: {airflow_urls}"]
     urls = {
         "mlflow": _environment(services["mlflow"]).get("MLFLOW_BACKEND_STORE_URI", ""),
-        "airflow": _environment(services["airflow"]).get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""),
+        "airflow": airflow_urls.pop(),
+        "api": _environment(services["api"]).get("RECSYS_DATABASE_URL", ""),
     }
     problems, databases = [], {}
     for name, url in urls.items():
@@ -264,7 +298,7 @@ def _database_problems(services: dict[str, Any]) -> list[str]:
         if match.group(1) not in created:
             problems.append(f"{name}: database {match.group(1)!r} is never created")
     if len(set(databases.values())) < len(databases):
-        problems.append(f"mlflow and airflow share a database: {databases}")
+        problems.append(f"mlflow, airflow and the catalog share a database: {databases}")
     return problems
 
 
@@ -315,6 +349,122 @@ def _variable_problems(doc: dict[str, Any]) -> list[str]:
     ]
 
 
+def _replicas(service: dict[str, Any]) -> int:
+    """How many containers compose starts for a service (deploy.replicas, default 1)."""
+    value = (service.get("deploy") or {}).get("replicas", 1)
+    return int(value) if str(value).isdigit() else 0
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command") or []
+    return command.split() if isinstance(command, str) else [str(c) for c in command]
+
+
+def _replica_problems(services: dict[str, Any]) -> list[str]:
+    """N API replicas that only the balancer reaches, sharing one catalog and one Redis."""
+    api = services["api"]
+    problems = []
+    if _replicas(api) < MIN_REPLICAS:
+        problems.append(f"api: {_replicas(api)} replica(s); serving needs >= {MIN_REPLICAS}")
+    if api.get("ports"):
+        problems.append("api: replicas must not publish host ports; clients go through lb")
+    if api.get("container_name"):
+        problems.append("api: container_name forbids replicas")
+    for dep in ("postgres", "redis"):
+        if dep not in (api.get("depends_on") or {}):
+            problems.append(f"api: replicas share {dep} but do not wait for it")
+    return problems
+
+
+def nginx_upstreams(conf: str) -> dict[str, list[str]]:
+    """{upstream name: its `server` lines} of an nginx.conf (comments dropped)."""
+    text = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    return {
+        name: re.findall(r"^\s*server\s+([^;]+);", body, flags=re.MULTILINE)
+        for name, body in re.findall(r"upstream\s+(\w+)\s*\{([^}]*)\}", text)
+    }
+
+
+def _balancer_problems(lb: dict[str, Any], conf: str) -> list[str]:
+    """nginx, published, proxying to an upstream of the api service re-resolved in Docker DNS."""
+    problems = []
+    if not str(lb.get("image", "")).startswith("nginx:"):
+        problems.append(f"lb: image {lb.get('image')!r} is not nginx")
+    if not lb.get("ports"):
+        problems.append("lb: publishes no port; nothing reaches the replicas")
+    if "api" not in (lb.get("depends_on") or {}):
+        problems.append("lb: does not wait for the api replicas")
+    mounted = any(
+        src.endswith("docker/nginx/nginx.conf") and target == "/etc/nginx/nginx.conf"
+        for _, src, target in _mounts(lb)
+    )
+    if not mounted:
+        problems.append("lb: docker/nginx/nginx.conf is not mounted as /etc/nginx/nginx.conf")
+    code = "\n".join(line.split("#", 1)[0] for line in conf.splitlines())
+    proxied = set(re.findall(r"proxy_pass\s+https?://(\w+)\s*;", code))
+    upstreams = nginx_upstreams(conf)
+    if not proxied or not proxied <= set(upstreams):
+        problems.append(f"lb: proxy_pass {sorted(proxied)} is not an upstream {sorted(upstreams)}")
+    for name in proxied & set(upstreams):
+        servers = upstreams[name]
+        if not servers or any(not re.match(r"api:8000\b", s) for s in servers):
+            problems.append(f"lb: upstream {name} must name the api service (api:8000): {servers}")
+        elif any("resolve" not in s.split() for s in servers):
+            problems.append(f"lb: upstream {name} resolves api once; add `resolve` to its servers")
+    if not re.search(rf"^\s*resolver\s+{re.escape(DOCKER_DNS)}\b", code, flags=re.MULTILINE):
+        problems.append(f"lb: no `resolver {DOCKER_DNS}`, so replicas are never re-resolved")
+    return problems
+
+
+def _celery_problems(services: dict[str, Any], dockerfile: str) -> list[str]:
+    """Airflow on the CeleryExecutor: Redis broker, PostgreSQL results, >= 2 workers."""
+    problems = []
+    envs = {name: _environment(services[name]) for name in sorted(AIRFLOW_SERVICES)}
+    for name, env in envs.items():
+        if env.get("AIRFLOW__CORE__EXECUTOR") != "CeleryExecutor":
+            problems.append(f"{name}: executor {env.get('AIRFLOW__CORE__EXECUTOR')!r}, not Celery")
+        broker = env.get("AIRFLOW__CELERY__BROKER_URL", "")
+        if not re.fullmatch(r"redis://redis:6379/\d+", broker):
+            problems.append(f"{name}: broker {broker!r} is not the redis service")
+        backend = env.get("AIRFLOW__CELERY__RESULT_BACKEND", "")
+        if not re.fullmatch(r"db\+postgresql(?:\+\w+)?://[^@]+@postgres:5432/airflow", backend):
+            problems.append(f"{name}: result backend {backend!r} is not PostgreSQL's airflow")
+        if not env.get("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "").startswith(
+            "http://airflow-apiserver:8080/"
+        ):
+            problems.append(f"{name}: the execution API must be the airflow-apiserver service")
+    shared = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET")
+    for key in shared:
+        if len({env.get(key) for env in envs.values()}) != 1 or not REQUIRED_VAR.match(
+            next(iter(envs.values())).get(key, "")
+        ):
+            problems.append(f"every Airflow component needs the same required {key}")
+    worker = services["airflow-worker"]
+    if _command(worker)[-2:] != ["celery", "worker"]:
+        problems.append(
+            f"airflow-worker: command {_command(worker)} is not `airflow celery worker`"
+        )
+    if _replicas(worker) < MIN_REPLICAS:
+        problems.append(f"airflow-worker: {_replicas(worker)} celery worker(s), need >= 2")
+    installs = re.findall(r"pip install \"?\.\[([^\]\"]*)\]", dockerfile)
+    if not any("celery" in extras.split(",") for extras in installs):
+        problems.append("the image does not install the `celery` extra (the Celery provider)")
+    return problems
+
+
+def _dask_problems(services: dict[str, Any]) -> list[str]:
+    """The Airflow workers train on the Dask cluster of this file."""
+    problems = []
+    address = "tcp://dask-scheduler:8786"
+    if address not in _command(services["dask-worker"]):
+        problems.append(f"dask-worker: does not join {address}")
+    for name in sorted(AIRFLOW_SERVICES):
+        scheduler = _environment(services[name]).get("RECSYS_DASK_SCHEDULER")
+        if scheduler != address:
+            problems.append(f"{name}: RECSYS_DASK_SCHEDULER is {scheduler!r}, not {address}")
+    return problems
+
+
 def rule_problems(doc: dict[str, Any]) -> list[str]:
     """Everything this deployment requires beyond the schema; empty when all is well."""
     services = doc.get("services") or {}
@@ -327,12 +477,20 @@ def rule_problems(doc: dict[str, Any]) -> list[str]:
     problems += _cycle_problems(services)
     problems += _volume_problems(doc)
     problems += _variable_problems(doc)
-    checks = {"api": _api_problems, "airflow": _airflow_problems, "mlflow": _mlflow_problems}
+    checks = {
+        "api": _api_problems,
+        "mlflow": _mlflow_problems,
+        **{name: _airflow_problems for name in AIRFLOW_SERVICES},
+    }
     for name, check in checks.items():
         if name in services:
-            problems += check(services[name])
+            problems += check(services[name], name)
     if set(services) >= SERVICES:
         problems += _database_problems(services)
+        problems += _replica_problems(services)
+        problems += _balancer_problems(services["lb"], NGINX_CONF.read_text())
+        problems += _celery_problems(services, DOCKERFILE.read_text())
+        problems += _dask_problems(services)
     return problems
 
 
@@ -461,6 +619,42 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _drop(path: str) -> Callable[[dict[str, Any]], None]:
+    """A mutation that deletes doc[a][b]...[z] for path 'a/b/.../z'."""
+    *parents, leaf = path.split("/")
+
+    def mutate(doc: dict[str, Any]) -> None:
+        node = doc
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+
+    return mutate
+
+
+def _set_airflow_env(key: str, value: str) -> Callable[[dict[str, Any]], None]:
+    """A mutation that sets one environment variable in every Airflow component (the file
+    shares one anchor between them, so a real edit changes them all)."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        for name in AIRFLOW_SERVICES:
+            service = doc["services"][name]
+            service["environment"] = {**service["environment"], key: value}
+
+    return mutate
+
+
+def _set_env(service: str, key: str, value: str) -> Callable[[dict[str, Any]], None]:
+    """A mutation that sets one variable of one service only: services that merge the same
+    YAML anchor share one environment mapping once loaded, so it is copied first."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        target = doc["services"][service]
+        target["environment"] = {**target["environment"], key: value}
+
+    return mutate
+
+
 API_ENV = "services/api/environment"
 RULE_BREAKS = {
     "healthcheck-removed": (_drop_healthcheck, "redis: no healthcheck"),
@@ -477,8 +671,8 @@ RULE_BREAKS = {
         "api: depends_on redis must use condition service_healthy",
     ),
     "depends-on-list": (
-        _set("services/airflow/depends_on", ["postgres"]),
-        "airflow: depends_on as a list",
+        _set("services/airflow-scheduler/depends_on", ["postgres"]),
+        "airflow-scheduler: depends_on as a list",
     ),
     "depends-on-unknown": (
         _set("services/api/depends_on/cache", {"condition": "service_healthy"}),
@@ -513,26 +707,86 @@ RULE_BREAKS = {
         "secret POSTGRES_PASSWORD",
     ),
     "dags-not-mounted": (
-        _set("services/airflow/volumes", ["airflow-home:/var/lib/airflow"]),
-        "airflow: pipelines/dags is not mounted",
+        _set("services/airflow-worker/volumes", ["airflow-home:/var/lib/airflow"]),
+        "airflow-worker: pipelines/dags is not mounted",
     ),
     "mlflow-on-sqlite": (
         _set("services/mlflow/environment/MLFLOW_BACKEND_STORE_URI", "sqlite:///mlflow.db"),
         "mlflow: the backend store must be PostgreSQL",
     ),
     "shared-database": (
-        _set(
-            "services/airflow/environment/AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        _set_airflow_env(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
             "postgresql+psycopg2://recsys:${POSTGRES_PASSWORD:?x}@postgres:5432/mlflow",
         ),
         "share a database",
     ),
     "database-never-created": (
-        _set(
-            "services/airflow/environment/AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        _set_airflow_env(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
             "postgresql+psycopg2://recsys:${POSTGRES_PASSWORD:?x}@postgres:5432/scheduler",
         ),
         "database 'scheduler' is never created",
+    ),
+    "airflow-components-disagree": (
+        _set_env(
+            "airflow-worker",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+            "postgresql+psycopg2://recsys:${POSTGRES_PASSWORD:?x}@postgres:5432/other",
+        ),
+        "different metadata databases",
+    ),
+    "catalog-not-on-postgres": (
+        _set(f"{API_ENV}/RECSYS_DATABASE_URL", "sqlite:///catalog.sqlite"),
+        "api: database URL 'sqlite:///catalog.sqlite' is not on the postgres service",
+    ),
+    "one-replica": (_set("services/api/deploy", {"replicas": 1}), "api: 1 replica(s)"),
+    "replicas-unset": (_set("services/api/deploy", {}), "api: 1 replica(s)"),
+    "replica-publishes-port": (
+        _set("services/api/ports", ["127.0.0.1:8000:8000"]),
+        "api: replicas must not publish host ports",
+    ),
+    "replicas-without-postgres": (
+        _drop("services/api/depends_on/postgres"),
+        "api: replicas share postgres but do not wait for it",
+    ),
+    "balancer-not-nginx": (_set("services/lb/image", "haproxy:3.0"), "lb: image 'haproxy:3.0'"),
+    "balancer-unpublished": (_drop("services/lb/ports"), "lb: publishes no port"),
+    "balancer-conf-not-mounted": (
+        _set("services/lb/volumes", []),
+        "lb: docker/nginx/nginx.conf is not mounted",
+    ),
+    "celery-executor-dropped": (
+        _set_airflow_env("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
+        "executor 'LocalExecutor', not Celery",
+    ),
+    "broker-not-redis": (
+        _set_airflow_env("AIRFLOW__CELERY__BROKER_URL", "amqp://rabbitmq:5672//"),
+        "broker 'amqp://rabbitmq:5672//' is not the redis service",
+    ),
+    "result-backend-not-postgres": (
+        _set_airflow_env("AIRFLOW__CELERY__RESULT_BACKEND", "redis://redis:6379/2"),
+        "result backend 'redis://redis:6379/2' is not PostgreSQL",
+    ),
+    "one-celery-worker": (
+        _set("services/airflow-worker/deploy", {"replicas": 1}),
+        "airflow-worker: 1 celery worker(s)",
+    ),
+    "worker-not-celery": (
+        _set("services/airflow-worker/command", ["airflow", "scheduler"]),
+        "airflow-worker: command",
+    ),
+    "jwt-secret-differs": (
+        _set_env("airflow-worker", "AIRFLOW__API_AUTH__JWT_SECRET", "${OTHER_JWT_SECRET:?x}"),
+        "the same required AIRFLOW__API_AUTH__JWT_SECRET",
+    ),
+    "fernet-key-default": (
+        _set_airflow_env("AIRFLOW__CORE__FERNET_KEY", "${AIRFLOW_FERNET_KEY:-weak}"),
+        "secret AIRFLOW__CORE__FERNET_KEY",
+    ),
+    "training-not-on-dask": (
+        _set_env("airflow-worker", "RECSYS_DASK_SCHEDULER", "tcp://elsewhere:8786"),
+        "airflow-worker: RECSYS_DASK_SCHEDULER",
     ),
     "artifacts-not-a-volume": (
         _set(f"{API_ENV}/RECSYS_ARTIFACTS_DIR", "/tmp/artifacts"),
@@ -551,6 +805,44 @@ def test_rules_catch_broken_copies(compose, mutate, expected: str) -> None:
     mutate(broken)
     problems = rule_problems(broken)
     assert any(expected in p for p in problems), problems
+
+
+NGINX_BREAKS = {
+    "upstream-names-another-service": (
+        "server api:8000 resolve",
+        "server web:8000 resolve",
+        "must name the api service",
+    ),
+    "resolved-once": ("server api:8000 resolve", "server api:8000", "add `resolve`"),
+    "no-docker-dns": ("resolver 127.0.0.11", "resolver 8.8.8.8", "no `resolver 127.0.0.11`"),
+    "proxy-bypasses-upstream": (
+        "proxy_pass http://api;",
+        "proxy_pass http://backend;",
+        "is not an upstream",
+    ),
+}
+
+
+def test_balancer_conf_follows_the_rules(compose) -> None:
+    assert _balancer_problems(compose["services"]["lb"], NGINX_CONF.read_text()) == []
+    assert nginx_upstreams(NGINX_CONF.read_text()) == {
+        "api": ["api:8000 resolve max_fails=2 fail_timeout=5s"]
+    }
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), NGINX_BREAKS.values(), ids=NGINX_BREAKS.keys())
+def test_balancer_rules_catch_broken_confs(compose, old: str, new: str, expected: str) -> None:
+    conf = NGINX_CONF.read_text()
+    assert old in conf
+    problems = _balancer_problems(compose["services"]["lb"], conf.replace(old, new))
+    assert any(expected in p for p in problems), problems
+
+
+def test_celery_rule_needs_the_provider_in_the_image(compose) -> None:
+    text = DOCKERFILE.read_text()
+    assert _celery_problems(compose["services"], text) == []
+    problems = _celery_problems(compose["services"], text.replace(".[cpu,celery]", ".[cpu]"))
+    assert any("`celery` extra" in p for p in problems), problems
 
 
 def test_dockerfile_follows_the_rules() -> None:

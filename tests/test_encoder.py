@@ -12,7 +12,17 @@ import pytest
 from recsys.data.taxonomy import Taxonomy
 from recsys.recall import encoder as encoder_module
 from recsys.recall.encoder import METADATA_FILE, EncoderError, TitleEncoder, read_metadata
-from recsys.recall.encoder_training import TripletSampler, own_results, train_encoder
+from recsys.recall.encoder_training import (
+    TripletSampler,
+    esco_sampler,
+    esco_training_labels,
+    hierarchy_pools,
+    lr_factor,
+    own_results,
+    train_encoder,
+)
+from recsys.recall.title_benchmarks import heldout_esco
+from recsys.recall.title_noise import TitleNoiser
 from recsys.recall.title_split import split_titles
 
 TITLES = ["React Developer", "JavaScript Engineer", "Registered Nurse", "ICU RN - Night Shift"]
@@ -131,6 +141,17 @@ def test_train_writes_a_self_describing_folder(taxonomy: Taxonomy, tmp_path: Pat
     assert not (tmp_path / "enc.partial").exists()
 
 
+@pytest.mark.slow
+def test_a_minutes_budget_ends_training_on_time(taxonomy: Taxonomy, tmp_path: Path) -> None:
+    out = train_encoder(
+        taxonomy, tmp_path / "enc", budget_minutes=0.005, batch_size=4, device="cpu", evaluate=False
+    )
+    meta = read_metadata(out)
+    assert meta["training"]["stopped_by"] == "minutes"
+    assert meta["training"]["steps"] < 100  # not the million-step ceiling a minutes budget sets
+    assert meta["esco_split"]["used"] and meta["esco_split"]["heldout_occupations"] > 100
+
+
 def test_own_results_are_the_row_named_after_the_model() -> None:
     """train_encoder names its row after metadata["name"] (a dated release folder, not always
     `encoder`); the release reads it back by that name."""
@@ -157,3 +178,40 @@ def test_tampered_or_missing_folders_are_refused(tmp_path: Path) -> None:
     (folder / METADATA_FILE).write_text(json.dumps({"fingerprint": "x", "dim": 1}))
     with pytest.raises(EncoderError, match="max_seq_length"):
         read_metadata(folder)
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
+    assert lr_factor(0.0, 0.1) == pytest.approx(0.01)
+    assert lr_factor(0.05, 0.1) == pytest.approx(0.5)
+    assert lr_factor(0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor(0.55, 0.1) == pytest.approx(0.5)
+    assert lr_factor(1.0, 0.1) == 0.0
+
+
+def test_hierarchy_pools_prefer_the_finest_siblings() -> None:
+    unit = np.array([0, 0, 1, 2, 2])
+    minor = np.array([0, 0, 0, 1, 1])
+    offsets, members = hierarchy_pools([unit, minor])
+    pools = [set(members[offsets[i] : offsets[i + 1]].tolist()) for i in range(5)]
+    # 0/1 and 3/4 share a unit group; 2 has no unit sibling, so it falls back to its minor group.
+    assert pools == [{1}, {0}, {0, 1}, {4}, {3}]
+
+
+def test_esco_training_holds_out_whole_occupations(data_dir: Path) -> None:
+    labels, heldout = esco_training_labels(data_dir, {"software developer"}, 0.2, seed=7)
+    assert heldout and not set(labels["conceptUri"]) & heldout
+    assert "software developer" not in set(labels["key"])
+    assert heldout == heldout_esco(data_dir, fraction=0.2, seed=7)
+    batch = esco_sampler(labels, seed=7).sample(16)
+    assert len(set(batch.occupation.tolist())) == 16
+    assert (batch.occupation != batch.negative_occupation).all()
+
+
+def test_noiser_decorates_a_share_of_titles_reproducibly() -> None:
+    titles = ["Registered Nurse", "Senior Software Engineer", "Warehouse Associate"] * 100
+    noisy = TitleNoiser(("Austin, TX",), rate=0.5, seed=1)(titles)
+    changed = sum(a != b for a, b in zip(titles, noisy))
+    assert 100 < changed < 200
+    assert noisy == TitleNoiser(("Austin, TX",), rate=0.5, seed=1)(titles)
+    assert TitleNoiser(("Austin, TX",), rate=0.0, seed=1)(titles) == titles
+    assert any("RN" in t or "Sr." in t or "Austin, TX" in t for t in noisy)

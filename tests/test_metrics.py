@@ -46,6 +46,7 @@ def test_auc_with_ties_and_groups() -> None:
     assert out[:2].tolist() == [1.0, 0.0] and np.isnan(out[2])
 
 
+@pytest.mark.slow  # ranx compiles its metrics with numba on first use: a minute on 2 cores
 def test_metrics_agree_with_ranx() -> None:
     ranx = pytest.importorskip("ranx")
     rng = np.random.default_rng(3)

@@ -105,6 +105,31 @@ def test_history_is_newest_first_with_counts(store: OnlineStore) -> None:
     assert store.seeker_history("u2").applied_job_ids.tolist() == [99]
 
 
+def test_employer_events_are_not_seeker_activity(store: OnlineStore) -> None:
+    """A shortlist or a contact is the employer's act: the seeker's history, last-active time
+    and the job's popularity stay as the seeker's own events left them."""
+    t = [T0 + timedelta(minutes=m) for m in range(4)]
+    store.apply_events(events([("u1", t[0], 10, "click")]))
+    store.apply_events(
+        events(
+            [
+                ("u1", t[1], 10, "candidate_impression"),
+                ("u1", t[2], 10, "shortlist"),
+                ("u1", t[3], 11, "contact"),
+                ("u9", t[3], 11, "candidate_view"),
+            ],
+            start=10,
+        )
+    )
+    history = store.seeker_history("u1")
+    assert history.clicked_job_ids.tolist() == [10] and history.applied_job_ids.tolist() == []
+    assert (history.n_applies, history.n_clicks, history.n_impressions) == (0, 1, 0)
+    assert history.last_active == t[0]
+    assert store.seeker_history("u9").last_active is None
+    popularity = store.job_popularity(np.array([10, 11]), T0)
+    assert [a.tolist() for a in popularity] == [[0, 0], [1, 0], [0, 0]]
+
+
 def test_history_is_bounded(store: OnlineStore) -> None:
     limit = SEEKER_HISTORY.max_len
     assert limit == 50

@@ -21,9 +21,12 @@ from recsys.core.profiles import profile_request
 from recsys.data.geo import haversine_km
 from recsys.market.market import Market
 from recsys.pipeline.recommender import Recommender
+from recsys.ranking import signals
 from recsys.ranking.apply_rate_ranker import make_ranker
 from recsys.ranking.features import FEATURE_NAMES, POSITION, SERVING_POSITION
 from recsys.ranking.fine import FineStage
+from recsys.ranking.reasons import skill_reason
+from recsys.ranking.rerank import RerankPolicy, RerankStage
 from recsys.recall.job_index import JobIndexError
 from recsys.recall.stage import RecallStage
 from recsys.settings import get_settings
@@ -134,11 +137,14 @@ def test_reasons_are_true(recommender: Recommender, small_market: tuple[Market, 
     assert len(out.reasons) == len(out.items)
     for row, why in zip(out.items.rows, out.reasons):
         assert why, "every item has a reason"
-        job_skills = recommender.catalog.skills[row].toarray().ravel()
-        common = int((job_skills * view.skills).sum())
-        skill_lines = [w for w in why if w.startswith("matches ")]
-        if common:
-            assert skill_lines == [f"matches {common} of your {view.n_skills} skills"]
+        job_skills = recommender.catalog.skills[row].toarray().ravel() > 0
+        vocab = np.array(recommender.catalog.taxonomy.skill_vocab)
+        matched = list(vocab[job_skills & (view.skills > 0)])
+        missing = list(vocab[job_skills & (view.skills == 0)])
+        assert set(matched) <= set(ctx.profile.skills)
+        skill_lines = [w for w in why if w.startswith("you have ")]
+        if matched:
+            assert skill_lines == [skill_reason(matched, missing)]
         else:
             assert not skill_lines
         if arr.remote[row]:
@@ -147,6 +153,17 @@ def test_reasons_are_true(recommender: Recommender, small_market: tuple[Market, 
             km = haversine_km(ctx.profile.lat, ctx.profile.lon, arr.lat[row], arr.lon[row])
             assert f"{float(km):.0f} km away" in why
         assert any(w.startswith("posted") for w in why)
+
+
+def test_skill_reason_names_what_matches_and_what_is_missing() -> None:
+    assert (
+        skill_reason(["Python", "SQL"], ["Spark"]) == "you have Python, SQL; it also asks for Spark"
+    )
+    assert skill_reason(["Python"], []) == "you have Python"
+    assert skill_reason(list("abcde"), list("xyz")) == (
+        "you have a, b, c and 2 more; it also asks for x, y, z"
+    )
+    assert skill_reason([], ["Spark"]) is None
 
 
 def test_cold_start_profile_only(recommender: Recommender) -> None:
@@ -238,3 +255,27 @@ def test_stages_save_and_load_their_own_artifacts(recommender: Recommender, tmp_
     again = FineStage.load_artifacts(tmp_path / "fine", recommender.catalog)
     assert again.model is not None
     assert np.allclose(again.model.predict(X), model.predict(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("margin", [-2.0, 3.0])
+def test_rerank_boosts_lift_fresh_jobs_whatever_the_score_sign(
+    recommender: Recommender, small_market: tuple[Market, Path], margin: float
+) -> None:
+    market, _ = small_market
+    ctx = _request(market, 0)
+    ctx.k = 10
+    cat = recommender.catalog
+    rows = np.arange(40, dtype=np.int64)
+    # a cap above the pool so it does not reorder; equal scores: freshness alone decides
+    cands = Candidates(rows, {"fine": np.full(len(rows), margin, np.float32)})
+    policy = RerankPolicy(
+        max_per_company=100, freshness_boost=0.5, rating_boost=0.0, mmr_lambda=None
+    )
+    stage = RerankStage(cat, policy)
+    ctx.seeker = recommender.seeker_view(ctx)
+    out = stage(ctx, cands)
+    age = signals.job_age_days(ctx, cat, out.rows)
+    kept = np.isin(rows, out.rows)
+    assert np.all(np.diff(age) >= -1e-6), "fresher jobs first"
+    assert age.max() <= signals.job_age_days(ctx, cat, rows[~kept]).min() + 1e-6
+    assert np.all(out.scores["final"] >= margin)

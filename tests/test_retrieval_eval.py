@@ -10,12 +10,20 @@ from typer.testing import CliRunner
 
 from recsys.cli.main import app
 from recsys.data.errors import DataError
+from recsys.data.taxonomy import Taxonomy
 from recsys.recall.retrieval_evaluation import (
     SUMMARY_KEYS,
     evaluate_models,
     load_retrieval_data,
     read_qrels,
     read_titles_tsv,
+)
+from recsys.recall.title_benchmarks import (
+    esco_benchmark,
+    heldout_esco,
+    onet_title_keys,
+    soc_benchmark,
+    unambiguous_esco_labels,
 )
 
 
@@ -79,3 +87,26 @@ def test_cli_writes_one_object_per_model(tmp_path: Path) -> None:
     assert [row["model"] for row in rows] == ["tfidf", "base"]
     assert all(list(row) == list(SUMMARY_KEYS) for row in rows)
     assert "paired randomization" in result.output
+
+
+def test_soc_benchmark_asks_titles_o_net_lacks(taxonomy: Taxonomy) -> None:
+    data = soc_benchmark(taxonomy)
+    onet_keys = onet_title_keys(taxonomy)
+    assert len(data.queries) > 100
+    assert not set(data.queries["jobtitle"].str.casefold()) & onet_keys
+    assert set(data.qrels["q_id"]) == set(data.queries["q_id"])  # every query has an answer
+    assert not data.queries["jobtitle"].str.contains("All Other").any()
+    # A broad-group title is answered by the O*NET occupations under that broad group only.
+    q_id = data.queries.set_index("jobtitle").loc["Marketing and Sales Managers", "q_id"]
+    answers = data.qrels.loc[data.qrels["q_id"] == q_id, "c_id"]
+    titles = set(data.corpus.set_index("c_id").loc[answers, "jobtitle"])
+    assert "Marketing Managers" in titles and "Sales Managers" in titles
+    assert "Chief Executives" not in titles
+
+
+def test_esco_benchmark_queries_only_held_out_occupations(data_dir: Path) -> None:
+    held = heldout_esco(data_dir, fraction=0.2, seed=3)
+    data = esco_benchmark(data_dir, set(), max_queries=50, query_occupations=held)
+    labels = unambiguous_esco_labels(data_dir)
+    asked = labels[labels["label"].isin(data.queries["jobtitle"])]["conceptUri"]
+    assert len(data.queries) == 50 and set(asked) <= held

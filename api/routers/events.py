@@ -16,9 +16,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
-from api.deps import AppMetrics, AppSettings, Service
+from api.deps import Access, AppMetrics, AppSettings, MaybeCaller, Service
 from api.errors import ApiError
 from api.schemas import ErrorResponse, EventIn, EventsResult, RejectedEvent
+from feature_store.events import EMPLOYER_EVENT_TYPES
+from recsys.service.employer_access import EmployerAccess, Principal
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -66,9 +68,16 @@ def _problems(exc: ValidationError) -> list[str]:
     },
 )
 async def post_events(
-    request: Request, service: Service, settings: AppSettings, metrics: AppMetrics
+    request: Request,
+    service: Service,
+    settings: AppSettings,
+    metrics: AppMetrics,
+    caller: MaybeCaller,
+    access: Access,
 ) -> JSONResponse:
-    """Log impressions, clicks and applies. Idempotent by `event_id`: a retry counts once.
+    """Log seeker events (impressions, clicks, applies; no key needed) and employer events
+    (candidate impressions and views, shortlists, contacts: the key of the employer owning the
+    posting, or the admin key). Idempotent by `event_id`: a retry counts once.
 
     Each event is checked on its own: bad ones come back in `rejected` with what to fix, the
     others are kept. 200 when at least one event was valid, 422 when none was.
@@ -99,6 +108,14 @@ async def post_events(
                     errors=_problems(exc),
                 )
             )
+    refused = _not_allowed(good, caller, access)
+    for i, reason in refused.items():
+        rejected.append(
+            RejectedEvent(index=positions[i], event_id=good[i].event_id, errors=[reason])
+        )
+    if refused:
+        positions = [p for i, p in enumerate(positions) if i not in refused]
+        good = [e for i, e in enumerate(good) if i not in refused]
     frame = _frame(good, service.now())
     if len(frame):
         known_job = service.known_jobs(frame["job_id"].to_numpy())
@@ -123,6 +140,27 @@ async def post_events(
     out = EventsResult(accepted=result.accepted, duplicates=result.duplicates, rejected=rejected)
     status = 200 if len(frame) else 422
     return JSONResponse(out.model_dump(), status_code=status)
+
+
+def _not_allowed(
+    events: list[EventIn], caller: Principal | None, access: EmployerAccess
+) -> dict[int, str]:
+    """Employer events the caller may not log, by position in `events`, with why: without a
+    key, or about another employer's posting (unknown postings are left to the job check)."""
+    employer = [i for i, e in enumerate(events) if e.type in EMPLOYER_EVENT_TYPES]
+    if not employer or (caller is not None and caller.is_admin):
+        return {}
+    if caller is None:
+        why = (
+            "type: employer events need the posting's employer key (or the admin key) in X-API-Key"
+        )
+        return dict.fromkeys(employer, why)
+    owners = access.owners(events[i].job_id for i in employer)
+    return {
+        i: f"job_id: job {events[i].job_id} belongs to another employer than this key's"
+        for i in employer
+        if events[i].job_id in owners and owners[events[i].job_id] != caller.employer_id
+    }
 
 
 def _frame(events: list[EventIn], now: Any) -> pd.DataFrame:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.load.console import console
 from benchmarks.load.server import recsys_command
+from recsys.catalog_db import CatalogStore
+from recsys.data.taxonomy import Taxonomy
+from recsys.market.market import Market
+from recsys.market.publish import publish_postings, publish_seekers
 
 
 def prepare_market(bench_dir: Path, jobs: int, seekers: int, days: int, seed: int) -> Path:
@@ -20,11 +25,27 @@ def prepare_market(bench_dir: Path, jobs: int, seekers: int, days: int, seed: in
     shutil.rmtree(tmp, ignore_errors=True)
     console.print(f"market: simulating {jobs:,} jobs, {seekers:,} seekers, {days} days")
     cmd = [*recsys_command(), "simulate", "--jobs", str(jobs), "--seekers", str(seekers)]
-    cmd += ["--days", str(days), "--seed", str(seed), "--out", str(tmp)]
+    cmd += ["--days", str(days), "--seed", str(seed), "--out", str(tmp), "--no-publish"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return folder
+
+
+def publish_catalog(market: Path, taxonomy: Taxonomy, database: Path) -> str:
+    """A fresh SQLite catalog database holding the market's postings and seekers, published at
+    the wall clock's now (the server serves from the database, on the wall clock); its URL."""
+    database.unlink(missing_ok=True)
+    url = f"sqlite:///{database.resolve()}"
+    store = CatalogStore.open(url, migrate=True)
+    try:
+        loaded = Market.load(market, taxonomy)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        publish_postings(store, loaded.jobs, now)
+        publish_seekers(store, loaded.seekers, now)
+    finally:
+        store.close()
+    return url
 
 
 def fresh_copy(market: Path, dest: Path) -> Path:

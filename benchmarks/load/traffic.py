@@ -135,6 +135,8 @@ async def open_loop(
         "sent": n,
         "ok": len(ok),
         "errors": len(bad),
+        "shed": sum(1 for o in bad if o.status == 503),
+        "shed_latency_ms": percentiles_ms([o.done - o.due for o in bad if o.status == 503]),
         "error_kinds": dict(Counter(o.error.split(":")[0] for o in bad)),
         "error_samples": [o.error for o in bad[:5]],
         "cache_hits": sum(1 for o in ok if o.cached),

@@ -205,6 +205,21 @@ class PostingTable:
             row = conn.execute(select(postings).where(postings.c.job_id == int(job_id))).first()
         return None if row is None else dict(row._mapping)
 
+    def employers(self, job_ids: Iterable[int]) -> dict[int, str | None]:
+        """The owning employer of each stored posting among `job_ids` (None: no employer);
+        ids the database does not hold are left out. One query per 2,000 ids."""
+        ids = sorted({int(j) for j in job_ids})
+        out: dict[int, str | None] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), CHUNK):
+                rows = conn.execute(
+                    select(postings.c.job_id, postings.c.employer_id).where(
+                        postings.c.job_id.in_(ids[start : start + CHUNK])
+                    )
+                ).all()
+                out.update({int(job_id): employer for job_id, employer in rows})
+        return out
+
     def by_external_id(self, external_ids: Sequence[str]) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return _frame(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 
 metadata = MetaData(
@@ -92,7 +93,8 @@ seekers = Table(
     Column("expected_salary", Float, nullable=True),
     Column("wants_remote", Boolean, nullable=False, default=False),
     Column("relocate", Boolean, nullable=False, default=False),
-    Column("discoverable", Boolean, nullable=False, default=False),
+    #: opt-out: employers find a seeker unless they said no (revision 0002 made true the default)
+    Column("discoverable", Boolean, nullable=False, default=True, server_default=true()),
     Column("source", String(100), nullable=False, default="api"),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
@@ -105,6 +107,18 @@ deleted_users = Table(
     metadata,
     Column("user_id", String(128), primary_key=True),
     Column("deleted_at", DateTime, nullable=False),
+)
+
+#: API keys of employers, stored as the SHA-256 of the key (the key itself is shown once).
+employer_keys = Table(
+    "employer_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("employer_id", String(200), nullable=False, index=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("revoked_at", DateTime, nullable=True),
 )
 
 Index("ix_postings_status_seq", postings.c.status, postings.c.seq)

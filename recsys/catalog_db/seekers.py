@@ -12,6 +12,9 @@ from recsys.catalog_db.ids import content_hash
 from recsys.catalog_db.postings import CHUNK, UpsertResult, _py
 from recsys.catalog_db.schema import SEEKER_FIELDS, deleted_users, seekers
 
+#: a profile's flags when a feed leaves them out: discoverable is an opt-out
+FLAG_DEFAULTS = {"wants_remote": False, "relocate": False, "discoverable": True}
+
 
 class SeekerTable:
     """Profiles by user id; deleting one leaves a tombstone that training sets honour."""
@@ -77,6 +80,20 @@ class SeekerTable:
                 )
         return found
 
+    def discoverable(self, user_ids: list[str]) -> set[str]:
+        """Which of `user_ids` have a stored profile that employers may see (one query per 2,000
+        ids): the check a candidate list passes right before it is answered, so an opt-out or a
+        deletion in any process takes effect at once."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(user_ids), CHUNK):
+                chunk = user_ids[start : start + CHUNK]
+                query = select(seekers.c.user_id).where(
+                    seekers.c.user_id.in_(chunk), seekers.c.discoverable.is_(True)
+                )
+                found.update(conn.execute(query).scalars().all())
+        return found
+
     def delete(self, user_id: str, now: datetime) -> bool:
         """Remove the profile and record the deletion; True when a profile existed."""
         with self.engine.begin() as conn:
@@ -106,8 +123,8 @@ def _row(rec: dict[str, Any]) -> dict[str, Any]:
     row["user_id"] = str(rec["user_id"])
     row["skills"] = list(row["skills"] or [])
     row["location"] = row["location"] or ""
-    for flag in ("wants_remote", "relocate", "discoverable"):
-        row[flag] = bool(row[flag])
+    for flag, default in FLAG_DEFAULTS.items():
+        row[flag] = default if row[flag] is None else bool(row[flag])
     row["source"] = row["source"] or "api"
     row["content_hash"] = content_hash(row, SEEKER_FIELDS)
     return row

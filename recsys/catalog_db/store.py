@@ -1,10 +1,11 @@
-"""One catalog database: its engine, postings and seekers, checked to be migrated."""
+"""One catalog database: its engine, postings, seekers and keys, checked to be migrated."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
 from recsys.catalog_db.engine import check_migrated, open_engine, upgrade
+from recsys.catalog_db.keys import EmployerKeyTable
 from recsys.catalog_db.postings import PostingTable, UpsertResult
 from recsys.catalog_db.seekers import SeekerTable
 
@@ -12,12 +13,13 @@ __all__ = ["CatalogStore", "UpsertResult"]
 
 
 class CatalogStore:
-    """Postings and seekers of one database (`RECSYS_DATABASE_URL`)."""
+    """Postings, seekers and employer keys of one database (`RECSYS_DATABASE_URL`)."""
 
     def __init__(self, engine: Engine, open_days: int = 30):
         self.engine = engine
         self.postings = PostingTable(engine, open_days)
         self.seekers = SeekerTable(engine)
+        self.keys = EmployerKeyTable(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = False, open_days: int = 30) -> CatalogStore:

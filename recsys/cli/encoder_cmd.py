@@ -24,6 +24,12 @@ def train(
     minutes: float | None = typer.Option(None, "--minutes", min=0.1, help="stop after this long"),
     batch_size: int | None = typer.Option(None, "--batch-size", min=2),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: detected)"),
+    esco_weight: float | None = typer.Option(
+        None, "--esco-weight", min=0.0, max=1.0, help="share of steps from ESCO (default settings)"
+    ),
+    noise_rate: float | None = typer.Option(
+        None, "--noise-rate", min=0.0, max=1.0, help="share of anchors decorated like postings"
+    ),
     queries: int | None = typer.Option(
         None,
         "--queries",
@@ -34,7 +40,7 @@ def train(
         True, "--evaluate/--no-evaluate", help="score on held-out titles"
     ),
 ) -> None:
-    """Fine-tune all-MiniLM-L6-v2 on O*NET titles and save a self-describing folder."""
+    """Fine-tune all-MiniLM-L6-v2 on O*NET and ESCO titles; save a self-describing folder."""
     from recsys.recall.encoder import read_metadata
     from recsys.recall.encoder_training import train_encoder
 
@@ -43,7 +49,7 @@ def train(
         task = bar.add_task("training steps", total=budget)
 
         def on_step(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, description=f"loss {loss:.3f}")
+            bar.update(task, completed=step, total=budget and total, description=f"loss {loss:.3f}")
 
         folder = train_encoder(
             taxonomy,
@@ -52,6 +58,8 @@ def train(
             budget_minutes=minutes,
             batch_size=batch_size,
             device=device,
+            esco_weight=esco_weight,
+            noise_rate=noise_rate,
             evaluate=evaluate,
             benchmark_queries=queries,
             on_step=on_step,

@@ -10,7 +10,9 @@ from recsys.cli import (
     db_cmd,
     encoder_cmd,
     evaluate_cmd,
+    experiments_cmd,
     index_cmd,
+    keys_cmd,
     models_cmd,
     ranker_cmd,
     recommend_cmd,
@@ -25,7 +27,9 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(encoder_cmd.app, name="encoder")
 app.add_typer(evaluate_cmd.app, name="evaluate")
+app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(index_cmd.app, name="index")
+app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(ranker_cmd.app, name="ranker")
 app.add_typer(catalog_cmd.users_app, name="users")

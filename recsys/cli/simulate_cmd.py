@@ -19,7 +19,7 @@ from recsys.market.market import generate_market
 from recsys.market.over_catalog import market_over_catalog
 from recsys.market.publish import publish_postings, publish_seekers
 from recsys.market.simulate import simulate_days
-from recsys.market.summary import market_summary
+from recsys.market.summary import market_summary, outcome_rates
 from recsys.pipeline.build import serving_encoder
 from recsys.recall.encoder import TitleEncoder
 from recsys.recall.occupations import OccupationIndex
@@ -90,6 +90,8 @@ def simulate(
                 "clicks": totals["click"],
                 "applies": totals["apply"],
                 "applies per impression": summary["applies per impression"],
+                "positive answers per impression": outcome_rates(totals)["positive response rate"],
+                "recruiter sessions (candidate impressions)": totals.get("candidate_impression", 0),
                 "generate (s)": round(t_gen, 2),
                 "simulate (s)": round(t_sim, 2),
             },

@@ -22,6 +22,8 @@ META_FILE: Final[str] = "market.json"
 JOBS_FILE: Final[str] = "jobs.parquet"
 SEEKERS_FILE: Final[str] = "seekers.parquet"
 EVENTS_DIR: Final[str] = "events"
+#: what employers did (candidate lists browsed, responses to applications), apart from `events`
+EMPLOYER_EVENTS_DIR: Final[str] = "employer_events"
 FEATURES_DIR: Final[str] = "features"
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from recsys.jobs import SENIORITY_LEVELS
 
@@ -31,6 +39,15 @@ def _flag(value: Any) -> Any:
             return False
         raise ValueError(f"{value!r} is not a yes/no value (use true/false, 1/0, yes/no)")
     return value
+
+
+def _opt_out(value: Any) -> Any:
+    """A flag that is true unless given as false: a blank cell is no answer, not a no."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    return _flag(value)
 
 
 def _level(value: Any) -> Any:
@@ -75,6 +92,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]
+OptOutFlag = Annotated[bool, BeforeValidator(_opt_out)]
 Level = Annotated[Annotated[int, Field(ge=0, le=5)] | None, BeforeValidator(_level)]
 Skills = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=100)]], BeforeValidator(_skills)
@@ -135,8 +153,10 @@ class SeekerRecord(BaseModel):
     seniority: Level = None
     expected_salary: float | None = Field(None, ge=0, le=10_000_000)
     wants_remote: Flag = False
-    relocate: Flag = False
-    discoverable: Flag = False
+    #: willing to relocate: searches anywhere, and is a candidate for postings far away
+    relocate: Flag = Field(False, validation_alias=AliasChoices("relocate", "willing_to_relocate"))
+    #: employers may find this seeker unless they opted out
+    discoverable: OptOutFlag = True
 
     @model_validator(mode="after")
     def _consistent(self) -> SeekerRecord:

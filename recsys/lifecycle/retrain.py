@@ -7,7 +7,8 @@ names and in the order of `recsys.lifecycle.retrain_steps.RETRAIN_STEPS`:
 
 - `training_steps`: `extract`, `training_set`, `train` (one GBDT kind);
 - `evaluation_step`: `evaluate` (against the oracle, with the report and its latency figure);
-- `release_steps`: `register`, `promote`, `rebuild_index`, `notify`.
+- `release_steps`: `register`, `promote`, `rebuild_index`, `notify`;
+- `candidate_release`: `candidate_ranker` (the employer side's model, its own gate).
 
 This module is where they are looked up by name (`run_step`), and `retrain` runs them all.
 """
@@ -19,6 +20,7 @@ import time
 from datetime import date
 from typing import Any
 
+from recsys.lifecycle.candidate_release import candidate_ranker
 from recsys.lifecycle.evaluation_step import evaluate
 from recsys.lifecycle.release_steps import notify, promote, rebuild_index, register
 from recsys.lifecycle.retrain_job import RetrainJob
@@ -30,6 +32,7 @@ from recsys.settings import Settings
 __all__ = [
     "STEPS",
     "RetrainJob",
+    "candidate_ranker",
     "evaluate",
     "extract",
     "notify",

@@ -48,6 +48,11 @@ RETRAIN_STEPS: Final[tuple[RetrainStep, ...]] = (
         "champion stays; the reason is logged",
     ),
     RetrainStep(
+        "candidate_ranker",
+        "the employer side's fit model: trained on the days before, evaluated with the champion "
+        "on the day against the oracle, registered as `candidate-ranker`, gated to champion",
+    ),
+    RetrainStep(
         "rebuild_index", "only when the serving encoder or the catalog changed since the last build"
     ),
     RetrainStep("notify", "one summary line per retrain, and `summary.json`"),

@@ -24,6 +24,10 @@ _ZONE_SALARY = np.array([0.0, 32_000, 42_000, 56_000, 82_000, 112_000])
 _LEVEL_SALARY = np.array([0.55, 0.85, 1.0, 1.3, 1.7, 2.2])
 #: SOC major groups whose postings name a technology in the title ("Developer - Java").
 _SPECIALTY_MAJORS = {"11", "13", "15", "17", "27"}
+#: share of seekers who opted out of being shown to employers (not discoverable)
+NOT_DISCOVERABLE_SHARE = 0.1
+#: seed offset of the discoverability draw (its own generator: the other draws stay as they were)
+_DISCOVERABLE_SEED = 7_919
 _TITLE_NOISE = re.compile(
     r"\b(senior|sr\.?|junior|jr\.?|lead|principal|staff|entry level|ii|iii|iv|i)\b|[-(|,].*$",
     re.I,
@@ -261,4 +265,7 @@ def generate_seekers(
             "is_new": new,
         }
     )
+    seekers["willing_to_relocate"] = seekers["relocate"]
+    opted_out = np.random.default_rng([config.seed, _DISCOVERABLE_SEED]).random(n)
+    seekers["discoverable"] = opted_out >= NOT_DISCOVERABLE_SHARE
     return seekers, rows_to_csr(skill_rows, len(taxonomy.skill_vocab)), occ

@@ -62,7 +62,9 @@ def seeker_frame(seekers: pd.DataFrame, source: str = SOURCE) -> pd.DataFrame:
             "expected_salary": seekers["expected_salary"].astype("float64").to_numpy(),
             "wants_remote": seekers["wants_remote"].to_numpy(bool),
             "relocate": seekers["relocate"].to_numpy(bool),
-            "discoverable": True,
+            "discoverable": (
+                seekers["discoverable"].to_numpy(bool) if "discoverable" in seekers else True
+            ),
             "source": source,
             "created_at": pd.to_datetime(seekers["first_seen"]).to_numpy(),
         }

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from feature_store.events import write_partition
+from recsys.market.employer import employer_day
 from recsys.market.market import Market
 from recsys.market.traffic import NeighbourhoodPolicy, ServingPolicy, day_requests, sample_outcomes
 
@@ -26,7 +27,9 @@ def simulate_days(
 
     Each day draws from its own generator seeded by (seed, day), so re-running one day (or the
     days in another order) gives the same events. `observe(day, events)` sees each day's events
-    after they are written (the closed loop updates histories and popularity there).
+    after they are written (the closed loop updates histories and popularity there). The
+    employer side of each day (responses to applies, recruiter sessions: `recsys.market.employer`)
+    is written next to them; its counts are in the totals too.
     """
     policy = policy or NeighbourhoodPolicy()
     days = days if days is not None else range(market.config.days)
@@ -42,6 +45,8 @@ def simulate_days(
         totals["requests"] += len(requests.seekers)
         for kind, count in events["type"].value_counts().items():
             totals[str(kind)] += int(count)
+        for kind, count in employer_day(market, Path(out), day, events).items():
+            totals[kind] = totals.get(kind, 0) + count
         if progress:
             progress(day)
     return totals

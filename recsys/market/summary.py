@@ -9,6 +9,7 @@ import pandas as pd
 
 from feature_store.events import read_events
 from recsys.evaluation.metrics import ndcg_at_k
+from recsys.market.employer import POSITIVE_RESPONSES, read_responses
 from recsys.market.market import Market
 
 
@@ -47,6 +48,19 @@ def oracle_vs_random(
     return out
 
 
+def outcome_rates(totals: dict[str, int]) -> dict[str, float]:
+    """Seeker-side outcomes per impression: applies, and applies that got a positive employer
+    answer (shortlisted or further); and the share of applies answered positively."""
+    impressions = max(int(totals.get("impression", 0)), 1)
+    applies = int(totals.get("apply", 0))
+    positive = int(totals.get("positive_response", 0))
+    return {
+        "apply rate": applies / impressions,
+        "positive response rate": positive / impressions,
+        "positive answers per apply": positive / max(applies, 1),
+    }
+
+
 def market_summary(market: Market, folder: Path, oracle_sample: int = 20_000) -> dict[str, object]:
     """Jobs per SOC major group, traffic ratios and oracle vs random nDCG@10."""
     tax = market.taxonomy
@@ -71,5 +85,8 @@ def market_summary(market: Market, folder: Path, oracle_sample: int = 20_000) ->
         "clicks per impression": clk / max(imp, 1),
         "applies per impression": app / max(imp, 1),
         "applies per click": app / max(clk, 1),
+        "positive answers per apply": float(
+            read_responses(folder)["response"].isin(POSITIVE_RESPONSES).sum() / max(app, 1)
+        ),
         "ranking": oracle_vs_random(market, impressions) if len(impressions) else {},
     }

@@ -3,8 +3,9 @@
 Each day the market's requests go through `Recommender.recommend`; the served lists (and the exact
 feature rows the fine stage scored, with their slots) are logged; clicks and applies are sampled
 from the ground truth; histories and job popularity are updated from the day's events for the
-next day. Exploration: a share of lists is served in random order (so the slot's effect can be
-told apart from the job's), and a few slots per list show a random job from the fine pool.
+next day, through the same online-store code the service runs (`recsys.core.histories`).
+Exploration: a share of lists is served in random order (so the slot's effect can be told apart
+from the job's), and a few slots per list show a random job from the fine pool.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from recsys.core.candidates import Candidates
 from recsys.core.context import request_context
 from recsys.core.histories import ReplayedHistories
 from recsys.core.profiles import seeker_profile
+from recsys.core.sources import SOURCE_COLUMN
 from recsys.market.market import Market
 from recsys.market.simulate import simulate_days
+from recsys.market.summary import outcome_rates
 from recsys.market.traffic import DayRequests
 from recsys.pipeline.recommender import Recommender
 from recsys.ranking.training_data import feature_frame, write_feature_rows
@@ -45,6 +48,8 @@ class RecommenderPolicy:
         self.features_root = Path(features_root)
         self.exploration = exploration or Exploration()
         self.state = ReplayedHistories()
+        #: request id -> the recall source of each served slot (-1: exploration or filler)
+        self.served_sources: dict[str, np.ndarray] = {}
 
     def __call__(
         self, market: Market, requests: DayRequests, rng: np.random.Generator
@@ -67,6 +72,7 @@ class RecommenderPolicy:
             out = rec.recommend(ctx, query=queries[i], keep_stage_outputs=True)
             served = self._explore(out.items, out.stage_outputs["fine"], length, rng)
             lists[i, : len(served)] = served.rows
+            self.served_sources[ctx.request_id] = slot_sources(out.items, lists[i])
             if len(served) < length:  # a thin neighbourhood: fill with random live jobs
                 lists[i, len(served) :] = rng.integers(0, len(market.jobs), length - len(served))
             assert served.features is not None
@@ -112,12 +118,35 @@ class RecommenderPolicy:
             before = read_events(
                 events_root, None, market.config.start + timedelta(days=first_day - 1)
             )
-            self.observe(market, before)
+            self.observe(market, first_day - 1, before)
 
-    def observe(self, market: Market, events: pd.DataFrame) -> None:
-        """Fold a day's events into histories and the catalog's popularity counters."""
+    def observe(self, market: Market, day: int, events: pd.DataFrame) -> None:
+        """Fold day `day`'s events into histories, then set job popularity to the online
+        store's window as the next day begins (the service's rule, `ReplayedHistories`)."""
         self.state.observe(market.seekers, events)
-        self.recommender.catalog.add_events(events)
+        next_day = market.config.start + timedelta(days=day + 1)
+        self.state.refresh_popularity(self.recommender.catalog, np.datetime64(next_day, "s"))
+
+
+def slot_sources(items: Candidates, served_rows: np.ndarray) -> np.ndarray:
+    """The recall source code of each served row as `items` tagged it; -1 for rows `items`
+    does not hold (an explored or filler slot) or when recall tagged no sources."""
+    codes = np.full(len(served_rows), -1, np.int8)
+    col = items.scores.get(SOURCE_COLUMN)
+    if col is None or len(items) == 0:
+        return codes
+    order = np.argsort(items.rows, kind="stable")
+    at = np.minimum(np.searchsorted(items.rows[order], served_rows), len(order) - 1)
+    hit = items.rows[order][at] == served_rows
+    codes[hit] = col[order][at[hit]]
+    return codes
+
+
+def loop_summary(totals: dict[str, int]) -> dict[str, float]:
+    """The closed loop's counts with the seeker side's two rates: applies per impression and
+    applies answered positively by the employer per impression (what the seeker side can now
+    optimise for)."""
+    return {**{k: float(v) for k, v in totals.items()}, **outcome_rates(totals)}
 
 
 def run_closed_loop(
@@ -127,11 +156,13 @@ def run_closed_loop(
     days: range,
     exploration: Exploration | None = None,
     progress: Callable[[int], None] | None = None,
+    policy: RecommenderPolicy | None = None,
 ) -> dict[str, int]:
     """Serve `days` of the market with `recommender`; events go to `folder/events`, the served
-    feature rows to `folder/features`. Earlier days' events are replayed into the state first."""
+    feature rows to `folder/features`. Earlier days' events are replayed into the state first.
+    `policy` (built over `recommender` by the caller) lets it read what was served afterwards."""
     folder = Path(folder)
-    policy = RecommenderPolicy(recommender, folder / "features", exploration)
+    policy = policy or RecommenderPolicy(recommender, folder / "features", exploration)
     policy.resume(market, folder / "events", days.start)
     return simulate_days(
         market,
@@ -139,5 +170,5 @@ def run_closed_loop(
         days,
         policy,
         progress,
-        observe=lambda _day, events: policy.observe(market, events),
+        observe=lambda day, events: policy.observe(market, day, events),
     )

@@ -62,9 +62,9 @@ class MarketService:
         )
         events = read_events(Path(folder) / "events", None, until)
         state = ReplayedHistories()
-        if not events.empty:
-            state.observe(market.seekers, events)
-            rec.catalog.reset_popularity(events)
+        state.observe(market.seekers, events)
+        now = market_now(market) if until is None else np.datetime64(until, "s") + 86_400
+        state.refresh_popularity(rec.catalog, now)
         return cls(market, Path(folder), rec, state, kind)
 
     def seeker_request(

@@ -21,12 +21,14 @@ from recsys.core.popularity import Popularity
 from recsys.data.taxonomy import Taxonomy
 from recsys.jobs import check_catalog
 from recsys.pipeline.recommender import Recommender
+from recsys.ranking.balance import CongestionBalance
 from recsys.ranking.coarse import CoarseStage, CoarseWeights
 from recsys.ranking.fine import ApplyRateModel, FineStage
 from recsys.ranking.rerank import RerankPolicy, RerankStage
 from recsys.recall.encoder import METADATA_FILE, ProgressCallback, TitleEncoder
 from recsys.recall.job_index import JobIndex, JobIndexError
 from recsys.recall.occupations import OccupationIndex
+from recsys.recall.sources import SourceQuotas
 from recsys.recall.stage import RadiusWidening, RecallStage
 from recsys.settings import Settings, get_settings
 
@@ -136,10 +138,18 @@ def build_recommender(
     )
     stages: list[Stage] = [
         RecallStage(
-            vectors.index, catalog, settings.recall_k, RadiusWidening.from_settings(settings)
+            vectors.index,
+            catalog,
+            settings.recall_k,
+            RadiusWidening.from_settings(settings),
+            SourceQuotas.from_settings(settings),
         ),
         CoarseStage(catalog, CoarseWeights.from_settings(settings), settings.coarse_k),
         FineStage(catalog, ranker),
-        RerankStage(catalog, RerankPolicy.from_settings(settings)),
+        RerankStage(
+            catalog,
+            RerankPolicy.from_settings(settings),
+            CongestionBalance.from_settings(settings) if settings.rerank_balance_strength else None,
+        ),
     ]
     return Recommender(encoder, occupations, catalog, stages)

@@ -18,8 +18,10 @@ import numpy as np
 from recsys.core.candidates import Candidates, Stage
 from recsys.core.catalog import ServingCatalog
 from recsys.core.context import RequestContext, SeekerView
+from recsys.ranking.balance import CongestionBalance
 from recsys.ranking.fine import ApplyRateModel, FineStage
 from recsys.ranking.reasons import explain
+from recsys.ranking.rerank import RerankStage
 from recsys.recall.encoder import TitleEncoder
 from recsys.recall.job_index import JobIndex
 from recsys.recall.occupations import OccupationIndex
@@ -86,6 +88,16 @@ class Recommender:
         with. None serves coarse-only."""
         fine = self._only(FineStage)
         stages = [fine.with_model(model) if s is fine else s for s in self.stages]
+        return Recommender(self.encoder, self.occupations, self.catalog, stages)
+
+    def with_balance(self, balance: CongestionBalance | None) -> Recommender:
+        """The same pipeline with `balance` as the rerank's congestion multiplier (None: off);
+        this one is unchanged."""
+        rerank = self._only(RerankStage)
+        stages = [
+            RerankStage(rerank.catalog, rerank.policy, balance) if s is rerank else s
+            for s in self.stages
+        ]
         return Recommender(self.encoder, self.occupations, self.catalog, stages)
 
     def run_through(

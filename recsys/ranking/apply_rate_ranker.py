@@ -98,6 +98,22 @@ class ApplyRateRanker(BaseEstimator, ABC):
         self.forest_ = self._compile()
         return self
 
+    def fit_dask(self, client: Any, X: Any, y: Any, qid: Any = None) -> ApplyRateRanker:
+        """Trains on a Dask cluster: `X` a dask.dataframe of float feature columns (their names
+        become the feature names), `y` its 0/1 labels, `qid` (for `lambdarank`) one integer per
+        row naming its list, sorted within each partition and no list split across partitions.
+        The booster is the library's own, compiled and saved exactly as after `fit`."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "lambdarank" and qid is None:
+            raise ValueError("lambdarank needs `qid`: one list id per row, sorted per partition")
+        self.feature_names_ = [str(c) for c in X.columns]
+        self.booster_ = self._train_dask(
+            client, X, y, qid if self.objective == "lambdarank" else None
+        )
+        self.forest_ = self._compile()
+        return self
+
     def _check_group(self, group: np.ndarray | None, n_rows: int) -> np.ndarray | None:
         if self.objective != "lambdarank":
             return None
@@ -165,6 +181,9 @@ class ApplyRateRanker(BaseEstimator, ABC):
     def _train(self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None) -> Any: ...
 
     @abstractmethod
+    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any) -> Any: ...
+
+    @abstractmethod
     def _compile(self) -> CompiledForest: ...
 
     @abstractmethod
@@ -216,6 +235,24 @@ class LightGBMRanker(ApplyRateRanker):
             X, y, group=group, feature_name=self.feature_names_, free_raw_data=True
         )
         return lightgbm.train(self._params(), data, num_boost_round=self.n_estimators)
+
+    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any) -> Any:
+        import lightgbm
+
+        # the Dask estimators set the thread count from each worker's threads
+        params = {k: v for k, v in self._params().items() if k not in ("num_threads", "objective")}
+        if qid is None:
+            model = lightgbm.DaskLGBMClassifier(
+                client=client, objective="binary", n_estimators=self.n_estimators, **params
+            )
+            return model.fit(X, y).booster_
+        group = qid.map_partitions(_run_lengths, meta=("group", "int64")).to_dask_array(
+            lengths=True
+        )
+        model = lightgbm.DaskLGBMRanker(
+            client=client, objective="lambdarank", n_estimators=self.n_estimators, **params
+        )
+        return model.fit(X, y, group=group).booster_
 
     def _compile(self) -> CompiledForest:
         return compile_lightgbm(self.booster_)
@@ -275,6 +312,17 @@ class XGBoostRanker(ApplyRateRanker):
             data.set_group(group)
         return xgboost.train(self._params(), data, num_boost_round=self.n_estimators)
 
+    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any) -> Any:
+        from xgboost import dask as xgb_dask
+
+        # xgboost.dask sets the thread count from each worker's threads
+        params = {k: v for k, v in self._params().items() if k != "nthread"}
+        data = xgb_dask.DaskDMatrix(
+            client, X, y, qid=qid, feature_names=self.feature_names_, missing=np.nan
+        )
+        result = xgb_dask.train(client, params, data, num_boost_round=self.n_estimators)
+        return result["booster"]
+
     def _compile(self) -> CompiledForest:
         return compile_xgboost(self.booster_)
 
@@ -304,6 +352,17 @@ class XGBoostRanker(ApplyRateRanker):
         import xgboost
 
         return xgboost.__version__
+
+
+def _run_lengths(qid: Any) -> Any:
+    """Sizes of the runs of equal list ids in one sorted partition: LightGBM's `group`."""
+    import pandas as pd
+
+    values = np.asarray(qid)
+    if len(values) == 0:
+        return pd.Series([], dtype="int64")
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    return pd.Series(np.diff(np.r_[starts, len(values)]), dtype="int64")
 
 
 RANKERS: dict[str, type[ApplyRateRanker]] = {"lightgbm": LightGBMRanker, "xgboost": XGBoostRanker}

@@ -11,6 +11,7 @@ from recsys.core.candidates import Candidates
 from recsys.core.catalog import ServingCatalog
 from recsys.core.context import RequestContext
 from recsys.ranking import signals
+from recsys.ranking.balance import CongestionBalance
 from recsys.settings import Settings
 
 
@@ -31,6 +32,15 @@ class RerankPolicy:
             s.rerank_rating_boost,
             s.rerank_mmr_lambda,
         )
+
+
+def boosted(score: np.ndarray, boost: np.ndarray) -> np.ndarray:
+    """`score` raised by the fraction `boost` of its own size, whatever its sign.
+
+    `score * (1 + boost)` only works for positive scores: a lambdarank margin is often
+    negative, and multiplying it pushes the boosted (fresh, well-rated) jobs down instead.
+    """
+    return score + np.abs(score) * boost
 
 
 def first_of_each(keys: np.ndarray) -> np.ndarray:
@@ -78,9 +88,16 @@ class RerankStage:
 
     name = "rerank"
 
-    def __init__(self, catalog: ServingCatalog, policy: RerankPolicy):
+    def __init__(
+        self,
+        catalog: ServingCatalog,
+        policy: RerankPolicy,
+        balance: CongestionBalance | None = None,
+    ):
         self.catalog = catalog
         self.policy = policy
+        #: the congestion-aware multiplier (marketplace balance); None: off
+        self.balance = balance
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
         if len(candidates) == 0:
@@ -90,7 +107,9 @@ class RerankStage:
         assert base is not None, "rerank needs a fine or coarse score"
         fresh = signals.freshness(signals.job_age_days(ctx, cat, rows))
         rating = np.nan_to_num((cat.arrays.employer_rating[rows] - 3.0) / 2.0)
-        final = base * (1.0 + p.freshness_boost * fresh + p.rating_boost * rating)
+        final = boosted(base, p.freshness_boost * fresh + p.rating_boost * rating)
+        if self.balance is not None:
+            final = final * self.balance.factor(cat, rows)
         ranked = candidates.with_score("final", final.astype(np.float32)).top("final", len(rows))
         ranked = ranked.take(first_of_each(cat.duplicate_key[ranked.rows]))
         ranked = ranked.take(capped_pages(cat.company[ranked.rows], p.max_per_company, ctx.k))

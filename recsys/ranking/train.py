@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.evaluation.metrics import grouped_auc, ndcg_at_k
-from recsys.ranking.apply_rate_ranker import load_ranker, make_ranker
+from recsys.ranking.apply_rate_ranker import ApplyRateRanker, load_ranker, make_ranker
 from recsys.ranking.features import FEATURE_NAMES, POSITION, SERVING_POSITION
 from recsys.ranking.training_data import build_training_set
 
@@ -99,19 +99,48 @@ def train_one(
     over the held-out logged lists, positions held at the serving slot)."""
     config = config or RankerTrainingConfig()
     t0 = time.perf_counter()
-    model = make_ranker(
+    model = _new_model(kind, config)
+    group = None
+    if config.objective == "lambdarank":
+        group = train.groupby("request_id", sort=False).size().to_numpy()
+    X_train = design_matrix(train, config.position)
+    model.fit(X_train, train["apply"].to_numpy(), group=group, feature_names=list(FEATURE_NAMES))
+    return _validate_and_save(model, valid, out, time.perf_counter() - t0)
+
+
+def _new_model(kind: str, config: RankerTrainingConfig) -> Any:
+    """An untrained ranker of `kind` with the config's objective, size and seed."""
+    return make_ranker(
         kind,
         objective=config.objective,
         n_estimators=config.n_estimators,
         learning_rate=config.learning_rate,
         random_state=config.seed,
     )
-    group = None
-    if config.objective == "lambdarank":
-        group = train.groupby("request_id", sort=False).size().to_numpy()
-    X_train = design_matrix(train, config.position)
-    model.fit(X_train, train["apply"].to_numpy(), group=group, feature_names=list(FEATURE_NAMES))
-    seconds = time.perf_counter() - t0
+
+
+def train_one_dask(
+    kind: str,
+    client: Any,
+    train: Any,
+    valid: pd.DataFrame,
+    out: Path,
+    config: RankerTrainingConfig | None = None,
+) -> dict[str, Any]:
+    """`train_one` on a Dask cluster: `train` is a dask.dataframe from
+    `dask_training.build_training_set_dask`, `valid` the held-out rows on the client."""
+    from recsys.ranking.dask_training import QID, design_frame
+
+    config = config or RankerTrainingConfig()
+    t0 = time.perf_counter()
+    model = _new_model(kind, config)
+    model.fit_dask(client, design_frame(train, config.position), train["apply"], qid=train[QID])
+    return _validate_and_save(model, valid, out, time.perf_counter() - t0)
+
+
+def _validate_and_save(
+    model: ApplyRateRanker, valid: pd.DataFrame, out: Path, seconds: float
+) -> dict[str, Any]:
     metrics = list_metrics(valid, model.predict(design_matrix(valid, "ignore")))
     model.save(Path(out))
     return {**metrics, "train_seconds": round(seconds, 2)}
@@ -124,26 +153,58 @@ def train_rankers(
     out: Path,
     config: RankerTrainingConfig | None = None,
     kinds: tuple[str, ...] = KINDS,
+    dask_scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Train every kind on the served rows up to `until`, validate on `until`, save all, and
-    record which one serves in `out/selection.json`."""
+    record which one serves in `out/selection.json`. With `dask_scheduler` (the setting
+    `RECSYS_DASK_SCHEDULER`) the training set is built and the models fit on that cluster."""
     config = config or RankerTrainingConfig()
-    data = build_training_set(events_root, features_root, until)
-    train, valid = split_training_set(data, until, config.seed)
     out = Path(out)
+    if dask_scheduler:
+        models, counts = _train_on_dask(
+            dask_scheduler, events_root, features_root, until, out, config, kinds
+        )
+    else:
+        data = build_training_set(events_root, features_root, until)
+        train, valid = split_training_set(data, until, config.seed)
+        counts = (len(train), len(valid), int(train["apply"].sum()))
+        models = {kind: train_one(kind, train, valid, out / kind, config) for kind in kinds}
     report: dict[str, Any] = {
         "until": until.isoformat(),
         "position": config.position,
-        "train_rows": len(train),
-        "valid_rows": len(valid),
-        "train_applies": int(train["apply"].sum()),
+        "train_rows": counts[0],
+        "valid_rows": counts[1],
+        "train_applies": counts[2],
         "features": list(FEATURE_NAMES),
-        "models": {kind: train_one(kind, train, valid, out / kind, config) for kind in kinds},
+        "trained_on": dask_scheduler or "in-process",
+        "models": models,
     }
     report["selected"] = best_kind(report["models"])
     out.mkdir(parents=True, exist_ok=True)
     (out / SELECTION_FILE).write_text(json.dumps(report, indent=2))
     return report
+
+
+def _train_on_dask(
+    scheduler: str,
+    events_root: Path,
+    features_root: Path,
+    until: date,
+    out: Path,
+    config: RankerTrainingConfig,
+    kinds: tuple[str, ...],
+) -> tuple[dict[str, dict[str, Any]], tuple[int, int, int]]:
+    """(metrics per kind, (train rows, valid rows, train applies)) trained on the cluster."""
+    from recsys.ranking.dask_training import build_training_set_dask, connect, split_by_day
+
+    with connect(scheduler) as client:
+        data = build_training_set_dask(events_root, features_root, until)
+        train, valid = split_by_day(data, until)
+        models = {
+            kind: train_one_dask(kind, client, train, valid, out / kind, config) for kind in kinds
+        }
+        counts = (int(len(train)), len(valid), int(train["apply"].sum().compute()))
+    return models, counts
 
 
 def best_kind(models: dict[str, dict[str, Any]]) -> str:

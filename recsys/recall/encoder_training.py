@@ -1,4 +1,4 @@
-"""Fine-tune the title encoder on the O*NET taxonomy.
+"""Fine-tune the title encoder on the O*NET and ESCO taxonomies.
 
 Goal: titles of one occupation land together, and taxonomy neighbours stay nearer each other
 than unrelated occupations. Each step samples `batch_size` distinct occupations and, for each,
@@ -9,9 +9,18 @@ for a taxonomy: a candidate from the anchor's own occupation is masked instead o
 as a negative. Plain MNRL would push apart two titles of one occupation whenever a hard
 negative happens to come from another row's occupation.
 
-Validation holds out title strings (see `recsys.recall.title_split`); the saved folder carries
-its own evaluation on those titles (the `onet` benchmark), so a model is never promoted on
-numbers nobody can reproduce.
+Steps alternate between two sources of supervision, never mixed in one batch (the same job
+may be an occupation in both, which would make a false in-batch negative): O*NET (alternate
+titles; negatives from related occupations and SOC siblings) and ESCO (alternative labels;
+negatives from the same ISCO unit, then minor group). A share of anchors is decorated like
+posting titles (`recsys.recall.title_noise`). Each step runs one forward pass over anchors,
+positives and negatives together, padded to the batch's longest title, with the word-embedding
+table frozen; the learning-rate schedule follows the larger of step and time progress, so a
+minutes budget gets a full warmup and decay.
+
+Validation holds out O*NET title strings and whole ESCO occupations (see
+`recsys.recall.title_split`); the saved folder carries its own evaluation on those titles
+(the `onet` benchmark), so a model is never promoted on numbers nobody can reproduce.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,9 +50,17 @@ from recsys.recall.encoder import (
     fingerprint,
     write_metadata,
 )
-from recsys.recall.title_split import TitleSplit, split_titles
+from recsys.recall.title_noise import TitleNoiser, posting_locations
+from recsys.recall.title_split import (
+    TitleSplit,
+    heldout_esco_occupations,
+    normalize_title,
+    split_titles,
+)
 
 HELDOUT_FILE = "heldout_titles.tsv"
+#: Step budget when only minutes are given: time ends the run long before this.
+UNLIMITED_STEPS = 1_000_000
 BENCHMARK_DIR = "benchmark"
 StepCallback = Callable[[int, int, float], None]
 
@@ -63,6 +80,10 @@ class TrainingConfig:
     warmup_fraction: float = 0.1
     weight_decay: float = 0.01
     scale: float = 20.0
+    esco_weight: float = 0.0
+    esco_heldout_fraction: float = 0.2
+    noise_rate: float = 0.0
+    freeze_embeddings: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,12 +97,32 @@ class TitleBatch:
     negative_occupation: np.ndarray
 
 
-def neighbour_pools(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
-    """CSR (offsets, members) of each occupation's hard-negative occupations.
+def hierarchy_pools(
+    level_ids: list[np.ndarray], related: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """CSR (offsets, members) of each group's hard-negative groups, from a hierarchy.
 
-    Related occupations and SOC broad-group siblings; occupations with neither fall back to
-    the minor, then the major group, so every occupation has a near miss to learn from.
+    `level_ids` go from the finest level up; the finest level's siblings (plus `related`) always
+    count, coarser levels only for groups that still have none, and a group with none at any
+    level may draw any other group, so every group has a near miss to learn from.
     """
+    n = len(level_ids[0])
+    eye = np.eye(n, dtype=bool)
+    pool = np.zeros((n, n), dtype=bool) if related is None else related.copy()
+    for depth, ids in enumerate(level_ids):
+        same: np.ndarray = ids[:, None] == ids[None, :]
+        empty = np.logical_not((pool & ~eye).any(axis=1))
+        pool = pool | same if depth == 0 else pool | (same & empty[:, None])
+    pool &= ~eye
+    empty = np.logical_not(pool.any(axis=1))
+    pool[empty] = ~eye[empty]
+    row, member = np.nonzero(pool)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
+    return offsets, member
+
+
+def neighbour_pools(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """O*NET hard negatives: related occupations and SOC broad, then minor, then major group."""
     n = len(taxonomy)
     related = np.zeros((n, n), dtype=bool)
     rows = [
@@ -93,33 +134,31 @@ def neighbour_pools(taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
     if rows:
         a, b = np.array(rows).T
         related[a, b] = related[b, a] = True
-    pool = related
-    for level in ("broad", "minor", "major"):
-        ids = taxonomy.level_ids(level)
-        same: np.ndarray = ids[:, None] == ids[None, :]
-        empty = np.logical_not((pool & ~np.eye(n, dtype=bool)).any(axis=1))
-        pool = pool | same if level == "broad" else pool | (same & empty[:, None])
-    pool &= ~np.eye(n, dtype=bool)
-    empty = np.logical_not(pool.any(axis=1))
-    pool[empty] = ~np.eye(n, dtype=bool)[empty]
-    row, member = np.nonzero(pool)
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
-    return offsets, member
+    levels = [taxonomy.level_ids(level) for level in ("broad", "minor", "major")]
+    return hierarchy_pools(levels, related)
 
 
-class TripletSampler:
-    """Draws TitleBatch-es from the training titles; vectorised, seeded, no per-title loops."""
+class GroupSampler:
+    """Draws TitleBatch-es from titles grouped by occupation; vectorised, seeded, no loops."""
 
-    def __init__(self, taxonomy: Taxonomy, train: pd.DataFrame, seed: int):
-        occ = pd.Series(np.arange(len(taxonomy)), index=taxonomy.codes)
-        frame = train.assign(occ=occ.reindex(train["code"]).to_numpy()).sort_values(["occ", "key"])
-        self.titles = frame["title"].to_numpy()
-        counts = np.bincount(frame["occ"].to_numpy(), minlength=len(taxonomy))
+    def __init__(
+        self,
+        titles: np.ndarray,
+        group: np.ndarray,
+        pools: tuple[np.ndarray, np.ndarray],
+        rng: np.random.Generator,
+    ):
+        if np.any(np.bincount(group, minlength=len(pools[0]) - 1) == 0):
+            raise ValueError("every group needs a title: a titleless group cannot be a negative")
+        order = np.argsort(group, kind="stable")
+        self.titles = np.asarray(titles)[order]
+        n_groups = len(pools[0]) - 1
+        counts = np.bincount(np.asarray(group)[order], minlength=n_groups)
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
         self.counts = counts
         self.anchor_occupations = np.flatnonzero(counts >= 2)
-        self.pool_offsets, self.pool_members = neighbour_pools(taxonomy)
-        self.rng = np.random.default_rng(seed)
+        self.pool_offsets, self.pool_members = pools
+        self.rng = rng
         if self.anchor_occupations.size < 2:
             raise ValueError("need at least two occupations with two training titles each")
 
@@ -139,6 +178,61 @@ class TripletSampler:
             occupation=occ,
             negative_occupation=neg_occ,
         )
+
+
+class TripletSampler(GroupSampler):
+    """O*NET training titles grouped by occupation, negatives from `neighbour_pools`."""
+
+    def __init__(self, taxonomy: Taxonomy, train: pd.DataFrame, seed: int):
+        occ = pd.Series(np.arange(len(taxonomy)), index=taxonomy.codes)
+        frame = train.sort_values(["code", "key"])
+        super().__init__(
+            frame["title"].to_numpy(),
+            occ.reindex(frame["code"]).to_numpy(),
+            neighbour_pools(taxonomy),
+            np.random.default_rng(seed),
+        )
+
+
+def esco_sampler(labels: pd.DataFrame, seed: int) -> GroupSampler:
+    """ESCO labels (rows of `read_esco_labels`) grouped by occupation; ISCO-graded negatives."""
+    occupations = labels.drop_duplicates("conceptUri").sort_values("conceptUri")
+    group = pd.Series(np.arange(len(occupations)), index=occupations["conceptUri"])
+    isco = occupations["iscoGroup"].astype(str)
+    levels = [pd.factorize(isco.str.slice(0, n))[0] for n in (4, 3, 2)]
+    return GroupSampler(
+        labels["label"].to_numpy(),
+        group.reindex(labels["conceptUri"]).to_numpy(),
+        hierarchy_pools(levels),
+        np.random.default_rng(seed + 1),
+    )
+
+
+class TrainingBatches:
+    """Picks a source per step by weight and decorates its anchors; what `fit` draws from."""
+
+    def __init__(
+        self,
+        sources: list[tuple[str, GroupSampler, float]],
+        noiser: TitleNoiser | None,
+        seed: int,
+    ):
+        weights = np.array([w for _, _, w in sources if w > 0], dtype=float)
+        self.sources = [(name, sampler) for name, sampler, w in sources if w > 0]
+        if not self.sources:
+            raise ValueError("no training source has a positive weight")
+        self.weights = weights / weights.sum()
+        self.noiser = noiser
+        self.rng = np.random.default_rng(seed + 2)
+        self.drawn = {name: 0 for name, _ in self.sources}
+
+    def sample(self, batch_size: int) -> TitleBatch:
+        name, sampler = self.sources[int(self.rng.choice(len(self.sources), p=self.weights))]
+        self.drawn[name] += 1
+        batch = sampler.sample(batch_size)
+        if self.noiser is None:
+            return batch
+        return replace(batch, anchors=self.noiser(batch.anchors))
 
 
 def taxonomy_infonce(
@@ -166,13 +260,11 @@ def taxonomy_infonce(
     return (F.cross_entropy(logits, rows) + F.cross_entropy(backward_logits, rows)) / 2
 
 
-def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
+def lr_factor(progress: float, warmup: float) -> float:
+    """Linear warmup then linear decay over progress in [0, 1] (steps or time, whichever leads)."""
+    if progress < warmup:
+        return max(progress / warmup, 0.01)
+    return max(0.0, (1.0 - progress) / max(1e-9, 1.0 - warmup))
 
 
 def resolve_config(
@@ -184,87 +276,113 @@ def resolve_config(
     seed: int | None = None,
     heldout_fraction: float | None = None,
     device: str | None = None,
+    esco_weight: float | None = None,
+    noise_rate: float | None = None,
 ) -> TrainingConfig:
-    """Fill unset knobs from settings; no step budget means the full schedule on a GPU."""
+    """Fill unset knobs from settings.
+
+    A minutes budget without a step budget lets time alone decide (the schedule follows time);
+    neither means the settings' steps, the full schedule on a GPU.
+    """
     from recsys.settings import get_settings
 
     settings = get_settings()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if budget_minutes is None:
+        budget_minutes = settings.encoder_budget_minutes
     if budget_steps is None:
-        budget_steps = (
-            settings.encoder_gpu_steps
-            if device.startswith("cuda")
-            else settings.encoder_budget_steps
-        )
+        if budget_minutes is not None:
+            budget_steps = UNLIMITED_STEPS
+        elif device.startswith("cuda"):
+            budget_steps = settings.encoder_gpu_steps
+        else:
+            budget_steps = settings.encoder_budget_steps
     if budget_steps < 1:
         raise ValueError(f"budget_steps must be at least 1, got {budget_steps}")
     return TrainingConfig(
         budget_steps=budget_steps,
-        budget_minutes=settings.encoder_budget_minutes
-        if budget_minutes is None
-        else budget_minutes,
+        budget_minutes=budget_minutes,
         batch_size=batch_size or settings.encoder_batch_size,
         learning_rate=learning_rate or settings.encoder_learning_rate,
         seed=settings.seed if seed is None else seed,
-        max_seq_length=settings.encoder_max_seq_length,
+        max_seq_length=settings.encoder_train_max_seq_length,
         heldout_fraction=(
             settings.encoder_heldout_fraction if heldout_fraction is None else heldout_fraction
         ),
         device=device,
+        esco_weight=settings.encoder_esco_weight if esco_weight is None else esco_weight,
+        esco_heldout_fraction=settings.encoder_esco_heldout_fraction,
+        noise_rate=settings.encoder_noise_rate if noise_rate is None else noise_rate,
+        freeze_embeddings=settings.encoder_freeze_embeddings,
     )
+
+
+def trainable_parameters(model: Any, freeze_embeddings: bool) -> list[torch.nn.Parameter]:
+    """Parameters the optimiser updates; the word-embedding table stays fixed when frozen.
+
+    It is half of MiniLM's weights; a title batch touches a few hundred of its 30k rows, yet
+    AdamW would update (and decay) all of them every step.
+    """
+    for module in model.modules():
+        if hasattr(module, "word_embeddings"):
+            module.word_embeddings.weight.requires_grad_(not freeze_embeddings)
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def fit(
-    model: Any, sampler: TripletSampler, config: TrainingConfig, on_step: StepCallback | None = None
+    model: Any,
+    sampler: TrainingBatches | GroupSampler,
+    config: TrainingConfig,
+    on_step: StepCallback | None = None,
 ) -> dict[str, Any]:
     """Run the optimisation loop in place; stops at the step or the time budget, first hit."""
     model.train()
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    warmup = max(1, int(config.warmup_fraction * config.budget_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(config.budget_steps, warmup)
-    )
-    deadline = (
-        None if config.budget_minutes is None else time.monotonic() + 60 * config.budget_minutes
-    )
+    params = trainable_parameters(model, config.freeze_embeddings)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    budget_s = None if config.budget_minutes is None else 60 * config.budget_minutes
     autocast = torch.autocast(
         "cuda", dtype=torch.bfloat16, enabled=config.device.startswith("cuda")
     )
     losses: list[float] = []
     started = time.monotonic()
     step = 0
-    while step < config.budget_steps and (deadline is None or time.monotonic() < deadline):
+    progress = 0.0
+    while progress < 1.0:
+        factor = lr_factor(progress, config.warmup_fraction)
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate * factor
         batch = sampler.sample(config.batch_size)
+        n = len(batch.anchors)
+        texts = batch.anchors + batch.positives + batch.negatives
         with autocast:
-            embedded = [
-                model(_to(model.preprocess(texts), config.device))["sentence_embedding"].float()
-                for texts in (batch.anchors, batch.positives, batch.negatives)
-            ]
+            features = _to(model.preprocess(texts), config.device)
+            embedded = model(features)["sentence_embedding"].float()
             loss = taxonomy_infonce(
-                embedded[0],
-                embedded[1],
-                embedded[2],
+                embedded[:n],
+                embedded[n : 2 * n],
+                embedded[2 * n :],
                 torch.as_tensor(batch.occupation, device=config.device),
                 torch.as_tensor(batch.negative_occupation, device=config.device),
                 config.scale,
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        scheduler.step()
         losses.append(float(loss.detach()))
         step += 1
+        elapsed = time.monotonic() - started
+        progress = max(step / config.budget_steps, 0.0 if budget_s is None else elapsed / budget_s)
         if on_step:
             on_step(step, config.budget_steps, losses[-1])
     model.eval()
     tail = losses[-max(1, len(losses) // 10) :]
+    seconds = time.monotonic() - started
     return {
         "steps": step,
         "stopped_by": "steps" if step >= config.budget_steps else "minutes",
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
+        "steps_per_second": round(step / max(seconds, 1e-9), 3),
         "first_loss": round(losses[0], 4) if losses else None,
         "final_loss": round(float(np.mean(tail)), 4) if losses else None,
     }
@@ -294,6 +412,60 @@ def _onnx_agreement(
     reference = model.encode(titles, convert_to_numpy=True, normalize_embeddings=True)
     exported = OnnxEmbedder(onnx_path, folder / "tokenizer.json", max_seq_length)(titles)
     return float((reference * exported).sum(axis=1).min())
+
+
+def esco_training_labels(
+    data_dir: Path, exclude_keys: set[str], heldout_fraction: float, seed: int
+) -> tuple[pd.DataFrame, set[str]]:
+    """ESCO labels to train on and the occupations held out whole.
+
+    Labels shared by several ESCO occupations are dropped (no single right place), and so are
+    labels that are also O*NET held-out titles or `soc` benchmark queries, so neither
+    benchmark can be answered from memory.
+    """
+    from recsys.recall.title_benchmarks import unambiguous_esco_labels
+
+    labels = unambiguous_esco_labels(data_dir)
+    heldout = heldout_esco_occupations(labels["conceptUri"], fraction=heldout_fraction, seed=seed)
+    keep = ~labels["conceptUri"].isin(heldout) & ~labels["key"].isin(exclude_keys)
+    return labels[keep].reset_index(drop=True), heldout
+
+
+def training_batches(
+    taxonomy: Taxonomy, split: TitleSplit, config: TrainingConfig
+) -> tuple[TrainingBatches, dict[str, Any]]:
+    """The step sources (O*NET, and ESCO when it is in the data and weighted) and the noiser."""
+    from recsys.recall.title_benchmarks import ESCO_FILE, soc_benchmark
+    from recsys.settings import get_settings
+
+    data_dir = get_settings().data_dir
+    onet = TripletSampler(taxonomy, split.train, config.seed)
+    sources: list[tuple[str, GroupSampler, float]] = [("onet", onet, 1.0 - config.esco_weight)]
+    esco_split: dict[str, Any] = {"used": False}
+    if config.esco_weight > 0 and (Path(data_dir) / ESCO_FILE).is_file():
+        exclude = set(split.heldout["key"]) | set(
+            soc_benchmark(taxonomy).queries["jobtitle"].map(normalize_title)
+        )
+        labels, heldout = esco_training_labels(
+            data_dir, exclude, config.esco_heldout_fraction, config.seed
+        )
+        sources.append(("esco", esco_sampler(labels, config.seed), config.esco_weight))
+        esco_split = {
+            "used": True,
+            "seed": config.seed,
+            "heldout_fraction": config.esco_heldout_fraction,
+            "heldout_occupations": len(heldout),
+            "train_occupations": int(labels["conceptUri"].nunique()),
+            "train_labels": len(labels),
+        }
+    elif config.esco_weight >= 1.0:
+        raise EncoderError(f"esco_weight is 1 but {Path(data_dir) / ESCO_FILE} is missing")
+    noiser = (
+        TitleNoiser(posting_locations(data_dir), config.noise_rate, config.seed)
+        if config.noise_rate > 0
+        else None
+    )
+    return TrainingBatches(sources, noiser, config.seed), esco_split
 
 
 def own_results(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -327,6 +499,8 @@ def train_encoder(
     seed: int | None = None,
     heldout_fraction: float | None = None,
     device: str | None = None,
+    esco_weight: float | None = None,
+    noise_rate: float | None = None,
     evaluate: bool = True,
     benchmark_queries: int | None = None,
     on_step: StepCallback | None = None,
@@ -351,6 +525,8 @@ def train_encoder(
         seed=seed,
         heldout_fraction=heldout_fraction,
         device=device,
+        esco_weight=esco_weight,
+        noise_rate=noise_rate,
     )
     out_dir = Path(out_dir)
     staging = _prepare_out_dir(out_dir)
@@ -359,11 +535,12 @@ def train_encoder(
         taxonomy, heldout_fraction=config.heldout_fraction, seed=config.seed
     )
     sampler = TripletSampler(taxonomy, split.train, config.seed)
+    batches, esco_split = training_batches(taxonomy, split, config)
     base_dir = base_model_dir()
     model = SentenceTransformer(str(base_dir), device=config.device)
     model.max_seq_length = config.max_seq_length
     started_at = datetime.now(UTC)
-    training = fit(model, sampler, config, on_step)
+    training = fit(model, batches, config, on_step)
 
     model.save(str(staging), create_model_card=False)
     onnx_path = staging / ONNX_FILE
@@ -398,8 +575,10 @@ def train_encoder(
             "torch": torch.__version__,
             "n_occupations": len(taxonomy),
             "n_anchor_occupations": int(sampler.anchor_occupations.size),
+            "batches_by_source": dict(batches.drawn),
         },
         "split": split.describe(),
+        "esco_split": esco_split,
         "evaluation": None,
     }
     write_metadata(staging, metadata)

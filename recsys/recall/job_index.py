@@ -269,6 +269,12 @@ class JobIndex:
         """Boolean mask over rows in use: alive and passing every hard filter."""
         return allowed_mask(self._store, filters)
 
+    @holding("reading")
+    def allowed_job_ids(self, filters: IndexFilter | None = None) -> np.ndarray:
+        """Ids of every job passing `filters` (the non-vector candidate sources start here)."""
+        mask = self.allowed_mask(filters)
+        return self._store.cols.job_id[: len(mask)][mask]
+
     def _check_query(self, query: np.ndarray) -> np.ndarray:
         q = np.asarray(query, dtype=np.float32)
         if q.ndim == 2 and q.shape[0] == 1:

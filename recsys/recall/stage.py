@@ -3,7 +3,9 @@
 The query vector comes from the profile step (`Recommender.seeker_view`: the desired title's
 embedding, cached by the encoder, blended with the jobs recently applied to). This stage turns the
 request's filters into an `IndexFilter` and returns about `settings.recall_k` catalog rows with
-their cosine similarity as the `recall` score. Its artifact is the job index.
+their cosine similarity as the `recall` score. With `quotas` it also merges the item-to-item,
+popular and fresh sources (`recsys.recall.sources`), each candidate tagged in the `source`
+column. Its artifact is the job index.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from recsys.core.candidates import Candidates
 from recsys.core.catalog import ServingCatalog
 from recsys.core.context import RequestContext
 from recsys.recall.job_index import IndexFilter, JobIndex
+from recsys.recall.sources import SourceQuotas, extra_sources, merge_sources
 from recsys.settings import Settings
 
 
@@ -72,6 +75,7 @@ class RecallStage:
         catalog: ServingCatalog,
         k: int,
         widening: RadiusWidening | None = None,
+        quotas: SourceQuotas | None = None,
     ):
         if k < 1:
             raise ValueError(f"recall k must be at least 1, got {k}")
@@ -80,6 +84,8 @@ class RecallStage:
         self.k = k
         #: None: the radius is never widened
         self.widening = widening
+        #: None: the title ANN is the only source (no `source` column)
+        self.quotas = quotas
 
     def save_artifacts(self, folder: Path) -> None:
         """Save the job index (with its id map and encoder fingerprint) into `folder`."""
@@ -93,11 +99,12 @@ class RecallStage:
         k: int,
         expected_fingerprint: str,
         widening: RadiusWidening | None = None,
+        quotas: SourceQuotas | None = None,
     ) -> RecallStage:
         """The stage over the index saved in `folder` (configured by the other arguments);
         raises JobIndexError when it was built with another encoder."""
         index = JobIndex.load(Path(folder), expected_fingerprint=expected_fingerprint)
-        return cls(index, catalog, k, widening)
+        return cls(index, catalog, k, widening, quotas)
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
         query, flt, w = ctx.view().query, index_filter(ctx), self.widening
@@ -117,4 +124,7 @@ class RecallStage:
             ctx.counts["recall_radius_km"] = int(flt.radius_km or 0)
         rows = self.catalog.rows_of(job_ids)
         known = rows >= 0  # a job added to the index but not (yet) to the serving catalog
-        return Candidates(rows[known], {"recall": scores[known].astype(np.float32)})
+        if self.quotas is None:
+            return Candidates(rows[known], {"recall": scores[known].astype(np.float32)})
+        extra = extra_sources(self.index, self.catalog, ctx, flt, self.quotas)
+        return merge_sources(self.catalog, query, [rows[known], *extra], self.k)

@@ -7,6 +7,11 @@
 * `esco`: the same task on ESCO (a different, European taxonomy): alternate labels that are not
   O*NET titles as queries, graded by ISCO-08 (same occupation 3, unit group 2, minor group 1).
   It asks whether tuning on O*NET generalises to titles the encoder never saw in any form.
+  With ESCO in the encoder's training data, queries come only from the ESCO occupations
+  held out of training entirely (`title_split.heldout_esco_occupations`).
+* `soc`: SOC 2018 broad-group and detailed titles that are not O*NET titles, against the O*NET
+  occupation titles; relevant: the O*NET occupations under that SOC code. It mirrors "titles
+  of an official occupation classification that do not appear in O*NET, mapped to O*NET".
 * `linkedin`: real LinkedIn posting titles grouped by a rule-based core title (seniority,
   shift, contract and location words and anything after " - ", " | ", "(" removed). Query: one
   posting title; relevant: other postings with the same core. A proxy for "does tuning hurt
@@ -25,13 +30,14 @@ import pandas as pd
 from recsys.data.errors import read_table
 from recsys.data.taxonomy import Taxonomy
 from recsys.recall.retrieval_evaluation import RetrievalData
-from recsys.recall.title_split import TitleSplit, normalize_title
+from recsys.recall.title_split import TitleSplit, heldout_esco_occupations, normalize_title
 
 #: Grade by taxonomy distance (0 same occupation, 1 same detailed, 2 same broad, more: 0).
 ONET_GRADE_BY_DISTANCE = np.array([3, 2, 1, 0, 0, 0], dtype=np.int64)
 ESCO_FILE = Path("esco_v1_0") / "occupations_en.csv"
 LINKEDIN_FILE = Path("linkedin_2024_arshkon") / "job_titles_123k.csv.gz"
-BUILTIN = ("onet", "esco", "linkedin")
+BUILTIN = ("onet", "esco", "soc", "linkedin")
+SOC_QUERY_LEVELS = ("broad", "detailed")
 
 
 def _ids(prefix: str, n: int) -> list[str]:
@@ -141,6 +147,18 @@ def read_esco_labels(data_dir: Path) -> pd.DataFrame:
     return labels.drop_duplicates(["conceptUri", "key"]).reset_index(drop=True)
 
 
+def unambiguous_esco_labels(data_dir: Path) -> pd.DataFrame:
+    """ESCO labels that name exactly one occupation (a shared label has no single answer)."""
+    labels = read_esco_labels(data_dir)
+    return labels[labels.groupby("key")["conceptUri"].transform("nunique") == 1]
+
+
+def heldout_esco(data_dir: Path, *, fraction: float, seed: int) -> set[str]:
+    """The ESCO occupations an encoder trained with this fraction and seed never saw."""
+    labels = unambiguous_esco_labels(data_dir)
+    return heldout_esco_occupations(labels["conceptUri"], fraction=fraction, seed=seed)
+
+
 def esco_benchmark(
     data_dir: Path,
     exclude_keys: set[str],
@@ -148,13 +166,19 @@ def esco_benchmark(
     max_queries: int = 1000,
     labels_per_occupation: int = 2,
     seed: int = 42,
+    query_occupations: set[str] | None = None,
 ) -> RetrievalData:
-    """ESCO alternate labels (none of them an O*NET title) against ESCO labels."""
+    """ESCO alternate labels (none of them an O*NET title) against ESCO labels.
+
+    `query_occupations`, when given, limits the queries to those ESCO occupations (the ones an
+    encoder trained on ESCO never saw); the corpus still holds every occupation's labels.
+    """
     rng = np.random.default_rng(seed)
-    labels = read_esco_labels(data_dir)
-    labels = labels[labels.groupby("key")["conceptUri"].transform("nunique") == 1]
+    labels = unambiguous_esco_labels(data_dir)
     labels = labels.assign(order=rng.random(len(labels))).sort_values(["conceptUri", "order"])
     candidates = labels[~labels["preferred"] & ~labels["key"].isin(exclude_keys)]
+    if query_occupations is not None:
+        candidates = candidates[candidates["conceptUri"].isin(query_occupations)]
     # At most one query per occupation, so big occupations do not dominate the mean.
     candidates = candidates.drop_duplicates("conceptUri")
     queries = candidates.iloc[rng.permutation(len(candidates))[:max_queries]]
@@ -181,6 +205,7 @@ def esco_benchmark(
         details={
             "excluded_onet_titles": len(exclude_keys),
             "labels_per_occupation": labels_per_occupation,
+            "query_occupations": None if query_occupations is None else len(query_occupations),
         },
     )
 
@@ -311,6 +336,76 @@ def linkedin_benchmark(
     )
 
 
+def soc_benchmark(taxonomy: Taxonomy) -> RetrievalData:
+    """SOC 2018 titles absent from O*NET as queries against the O*NET occupation titles."""
+    soc = pd.Series(taxonomy.soc_titles, name="title").rename_axis("soc_code").reset_index()
+    detailed = soc["soc_code"].str.fullmatch(r"\d\d-\d\d\d[1-9]")
+    broad = soc["soc_code"].str.fullmatch(r"\d\d-\d\d\d0") & ~soc["soc_code"].str.endswith("00")
+    soc = soc[detailed | broad].assign(prefix=np.where(detailed[detailed | broad], 7, 6))
+    soc = soc[~soc["title"].map(normalize_title).isin(onet_title_keys(taxonomy))]
+    # "Miscellaneous Managers", "... Workers, All Other": catch-alls no title can be matched to.
+    soc = soc[~soc["title"].str.contains(r"Miscellaneous|All Other", regex=True)]
+    soc = soc.drop_duplicates("title").reset_index(drop=True)
+    codes = pd.Series(taxonomy.codes)
+    prefixes = soc["soc_code"].str.slice(0, 7).to_numpy()
+    lengths = soc["prefix"].to_numpy()
+    grades = np.stack(
+        [codes.str.slice(0, int(n)).to_numpy() == p[: int(n)] for p, n in zip(prefixes, lengths)]
+    ).astype(np.int64)
+    answered = grades.any(axis=1)
+    soc, grades = soc[answered].reset_index(drop=True), grades[answered]
+    q_ids, c_ids = _ids("q", len(soc)), _ids("c", len(codes))
+    return RetrievalData(
+        queries=pd.DataFrame({"q_id": q_ids, "jobtitle": soc["title"]}),
+        corpus=pd.DataFrame({"c_id": c_ids, "jobtitle": [o.title for o in taxonomy.occupations]}),
+        qrels=_grade_qrels(grades, q_ids, c_ids),
+        name="soc",
+        relevance_threshold=1,
+        details={"levels": list(SOC_QUERY_LEVELS), "queries": len(soc)},
+    )
+
+
 def onet_title_keys(taxonomy: Taxonomy) -> set[str]:
     """Normalised keys of every O*NET title, to keep them out of the ESCO queries."""
     return set(taxonomy.title_pairs()["title"].map(normalize_title))
+
+
+def builtin_benchmark(name: str, model_specs: list[str]) -> RetrievalData:
+    """A built-in benchmark, held out as the trained models among `model_specs` recorded.
+
+    `onet` uses the title split of the first trained model; `esco` asks only about the ESCO
+    occupations held out of the first model that trained on ESCO (all of them otherwise).
+    """
+    from recsys.data.taxonomy import load_taxonomy
+    from recsys.recall.encoder import read_metadata
+    from recsys.recall.title_split import split_titles
+    from recsys.settings import get_settings
+
+    if name not in BUILTIN:
+        raise ValueError(f"unknown benchmark {name!r}; choose one of {', '.join(BUILTIN)}")
+    settings = get_settings()
+    if name == "linkedin":
+        return linkedin_benchmark(settings.data_dir)
+    taxonomy = load_taxonomy(settings.data_dir)
+    if name == "soc":
+        return soc_benchmark(taxonomy)
+    trained = [read_metadata(Path(spec)) for spec in model_specs if Path(spec).is_dir()]
+    if name == "esco":
+        recorded = next(
+            (m["esco_split"] for m in trained if (m.get("esco_split") or {}).get("used")), None
+        )
+        held = (
+            None
+            if recorded is None
+            else heldout_esco(
+                settings.data_dir,
+                fraction=float(recorded["heldout_fraction"]),
+                seed=int(recorded["seed"]),
+            )
+        )
+        return esco_benchmark(settings.data_dir, onet_title_keys(taxonomy), query_occupations=held)
+    recorded = (trained[0].get("split") or {}) if trained else {}
+    seed = int(recorded.get("seed", settings.seed))
+    fraction = float(recorded.get("heldout_fraction", settings.encoder_heldout_fraction))
+    split = split_titles(taxonomy, seed=seed, heldout_fraction=fraction)
+    return onet_benchmark(taxonomy, split, seed=seed)

@@ -96,3 +96,16 @@ def split_titles(
         max_title_occupations=max_title_occupations,
         n_ambiguous_titles=int(pairs.loc[ambiguous, "key"].nunique()),
     )
+
+
+def heldout_esco_occupations(concept_uris: pd.Series, *, fraction: float, seed: int) -> set[str]:
+    """ESCO occupations kept out of training entirely, so the `esco` benchmark asks about
+    occupations the encoder never saw under any label (generalisation, not memory).
+
+    A pure function of the occupation set and the seed, like `split_titles`.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"ESCO held-out fraction must be in [0, 1), got {fraction}")
+    uris = np.sort(concept_uris.unique())
+    rng = np.random.default_rng(seed)
+    return set(rng.permutation(uris)[: int(round(fraction * len(uris)))].tolist())

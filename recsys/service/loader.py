@@ -16,20 +16,23 @@ from typing import Any
 
 import numpy as np
 
-from feature_store.backends import open_store, open_stream
+from feature_store.backends import guarded, open_store, open_stream
 from feature_store.definitions import POPULARITY_WINDOW_DAYS
 from feature_store.events import partition_days
+from feature_store.guarded import GuardedStream
 from feature_store.materialize import materialize
 from feature_store.online import OnlineStore
+from feature_store.spool import EventSpool
 from feature_store.stream import EventStream
 from recsys.catalog_db import CatalogStore
-from recsys.core.folder import EVENTS_DIR, FEATURES_DIR
+from recsys.core.folder import EMPLOYER_EVENTS_DIR, EVENTS_DIR, FEATURES_DIR
 from recsys.data.taxonomy import load_taxonomy
 from recsys.pipeline.build import build_recommender, serving_encoder
 from recsys.ranking.fine import ApplyRateModel
 from recsys.ranking.train import load_selected
 from recsys.recall.encoder import TitleEncoder
 from recsys.recall.occupations import OccupationIndex
+from recsys.service.candidates import LazyCandidateFinder
 from recsys.service.catalog_feed import CatalogFeed
 from recsys.service.catalog_source import load_rows
 from recsys.service.clock import Clock, wall_clock
@@ -41,6 +44,9 @@ from recsys.service.users import UserAccounts
 from recsys.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: under the log folder: events taken while the event stream's server was down, until replayed.
+SPOOL_FILE = "spool/events.sqlite"
 
 
 def folder_digest(folder: Path) -> str:
@@ -64,6 +70,28 @@ def materialize_once(store: OnlineStore, events_root: Path, name: str) -> int:
     return n
 
 
+def open_serving_stores(settings: Settings) -> tuple[OnlineStore, EventStream]:
+    """The online store and event stream the service runs on: a Redis pair with the short
+    serving timeouts behind one circuit breaker (reads degrade while it is down), or SQLite."""
+    redis_options = {
+        "timeout_s": settings.redis_connect_timeout_s,
+        "socket_timeout_s": settings.redis_socket_timeout_s,
+    }
+    store = open_store(
+        settings.online_store,
+        sqlite_path=settings.store_path,
+        redis_url=settings.redis_url,
+        redis_options=redis_options,
+    )
+    stream = open_stream(
+        settings.online_store,
+        sqlite_path=settings.event_stream_path,
+        redis_url=settings.redis_url,
+        redis_options=redis_options,
+    )
+    return guarded(settings.online_store, store, stream, cooldown_s=settings.redis_cooldown_s)
+
+
 def load_service(settings: Settings) -> RecommendationService:
     """Everything the API needs, loaded and warmed; raises with a message naming what is missing.
 
@@ -81,14 +109,7 @@ def load_service(settings: Settings) -> RecommendationService:
     elif settings.ranker_dir is not None:
         kind, model = load_selected(settings.ranker_dir)
         ranker_version = f"{kind}:{folder_digest(settings.ranker_dir / kind)}"
-    store = open_store(
-        settings.online_store, sqlite_path=settings.store_path, redis_url=settings.redis_url
-    )
-    stream = open_stream(
-        settings.online_store,
-        sqlite_path=settings.event_stream_path,
-        redis_url=settings.redis_url,
-    )
+    store, stream = open_serving_stores(settings)
     log_dir = settings.event_log_dir
     n = materialize_once(store, log_dir / EVENTS_DIR, f"{log_dir.resolve()}")
     if n:
@@ -112,6 +133,7 @@ def load_service(settings: Settings) -> RecommendationService:
         service.follower = ChampionFollower(
             service, registry, settings.model_poll_s, champion.version if champion else None
         )
+        service.candidate_follower = _candidate_follower(service, registry, settings)
     return service
 
 
@@ -154,6 +176,8 @@ def build_service(
         "index": recommender.index.kind,
         "catalog": f"seq {rows.seq}",
     }
+    # Only a stream on a server can go away; an embedded one is a local file already.
+    spool = EventSpool(log_dir / SPOOL_FILE) if isinstance(stream, GuardedStream) else None
     lock = threading.Lock()
     feed = CatalogFeed(catalog_store, recommender, occupations, taxonomy, rows.seq, lock, clock)
     service = RecommendationService(
@@ -170,9 +194,17 @@ def build_service(
         cache_ttl_s=settings.cache_ttl_s,
         impression_flush_s=settings.impression_flush_s,
         max_concurrency=settings.api_max_concurrency,
+        spool=spool,
     )
     service.catalog_poller = Periodic(
         "catalog-feed", settings.catalog_poll_s, feed.poll, "applying catalog changes failed"
+    )
+    service.candidate_finder = LazyCandidateFinder(
+        catalog_store.seekers.frame,
+        taxonomy,
+        encoder,
+        occupations,
+        [log_dir / EVENTS_DIR, log_dir / EMPLOYER_EVENTS_DIR],
     )
     return service
 
@@ -196,6 +228,25 @@ def _champion(settings: Settings) -> tuple[Any, Any] | None:
     except RegistryUnavailableError as exc:
         log.warning("model registry unreachable at start (%s); serving the ranker folder", exc)
         return registry, None
+
+
+def _candidate_follower(service: RecommendationService, registry: Any, settings: Settings) -> Any:
+    """Load the candidate-ranker champion into the service's finder now and follow it."""
+    from recsys.registry.mlflow_registry import RegistryUnavailableError
+    from recsys.service.candidates import CandidateChampionFollower, load_candidate_champion
+
+    loaded_version = None
+    try:
+        loaded = load_candidate_champion(registry)
+    except (RegistryUnavailableError, ValueError, OSError) as exc:
+        log.warning("no candidate-ranker champion loaded at start (%s); coarse rules serve", exc)
+        loaded = None
+    if loaded is not None:
+        model, loaded_version = loaded
+        service.candidate_finder.swap_model(model, f"candidate-ranker:v{loaded_version}")
+    return CandidateChampionFollower(
+        service.candidate_finder, registry, settings.model_poll_s, loaded_version
+    )
 
 
 class Maintenance:

@@ -20,6 +20,9 @@ class RequestOptions:
     lon: float | None = None
     radius_km: float | None = None
     remote: str = "acceptable"
+    #: the seniority range, in job zones (O*NET preparation levels 1..5) as the index holds them
+    min_seniority: int = 1
+    max_seniority: int = 5
 
 
 class RequestBuilder:
@@ -42,6 +45,11 @@ class RequestBuilder:
         check_remote_mode(options.remote)
         if (options.lat is None) != (options.lon is None):
             raise ValueError("give both lat and lon, or neither")
+        if not 1 <= options.min_seniority <= options.max_seniority <= 5:
+            raise ValueError(
+                f"seniority range {options.min_seniority}-{options.max_seniority} is not "
+                "1 <= min_seniority <= max_seniority <= 5 (job zones)"
+            )
         if options.lat is not None and options.lon is not None:
             profile.lat, profile.lon = float(options.lat), float(options.lon)
             profile.location = f"{options.lat:.4f}, {options.lon:.4f}"
@@ -55,6 +63,7 @@ class RequestBuilder:
             radius_km=options.radius_km,
             remote=options.remote,
         )
+        ctx.filters.min_zone, ctx.filters.max_zone = options.min_seniority, options.max_seniority
         if user_id is not None:
             start = time.perf_counter()
             ctx.history = request_history(

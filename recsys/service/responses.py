@@ -20,34 +20,44 @@ class ServedResponse:
     cached: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: servers the service worked without for this answer (e.g. ["redis"])
+    degraded: list[str] = field(default_factory=list)
 
 
 def response_items(
     catalog: ServingCatalog, rows: np.ndarray, scores: np.ndarray, reasons: list[list[str]]
 ) -> list[dict[str, Any]]:
-    """The served catalog rows as response items, with their scores and reasons."""
-    picked = catalog.jobs.iloc[rows]
-    place = np.where(
-        picked["remote"].to_numpy(bool),
-        "Remote",
-        (picked["city"].astype(str) + ", " + picked["state"].astype(str)).to_numpy(),
-    )
+    """The served catalog rows as response items, with their scores and reasons.
+
+    Only the columns shown are taken at the served rows: taking the rows out of the whole frame
+    first copies every column (skills lists included), and a whole string column as an array
+    converts every row of the catalog."""
+    jobs = catalog.jobs
+
+    def column(name: str) -> Any:
+        return jobs[name].array.take(rows)
+
+    remote = jobs["remote"].to_numpy(bool)[rows]
+    place = [
+        "Remote" if far else f"{city}, {state}"
+        for far, city, state in zip(remote, column("city"), column("state"), strict=True)
+    ]
     return [
         {
             "job_id": int(job_id),
             "title": str(title),
             "company": str(company),
-            "location": str(where),
-            "remote": bool(remote),
+            "location": where,
+            "remote": bool(far),
             "score": round(float(score), 6),
             "reasons": why,
         }
-        for job_id, title, company, where, remote, score, why in zip(
-            picked["job_id"].to_numpy(),
-            picked["title"].to_numpy(),
-            picked["company"].to_numpy(),
+        for job_id, title, company, where, far, score, why in zip(
+            jobs["job_id"].to_numpy()[rows],
+            column("title"),
+            column("company"),
             place,
-            picked["remote"].to_numpy(bool),
+            remote,
             scores,
             reasons,
             strict=True,

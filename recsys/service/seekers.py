@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from feature_store.online import SeekerHistory
 from recsys.catalog_db.seekers import SeekerTable
-from recsys.core.context import History, Profile
-from recsys.core.histories import NEVER_ACTIVE_DAYS, NEW_SEEKER_DAYS
+from recsys.core.context import Profile
+from recsys.core.histories import request_history as request_history  # one for both sides
 
 
 class UnknownUserError(KeyError):
@@ -65,24 +64,3 @@ class SeekerDirectory:
 
     def __contains__(self, user_id: object) -> bool:
         return isinstance(user_id, str) and self.table.get(user_id) is not None
-
-
-def request_history(
-    stored: SeekerHistory, now: np.datetime64, first_seen: np.datetime64 | None
-) -> History:
-    """The History a request carries, from what the online store holds for the seeker."""
-    last = stored.last_active
-    since = NEVER_ACTIVE_DAYS
-    if last is not None:
-        last_s = np.datetime64(last.replace(tzinfo=None), "s")
-        since = max(float((now - last_s) / np.timedelta64(1, "s")) / 86_400.0, 0.0)
-    is_new = first_seen is None or bool(now - first_seen < np.timedelta64(NEW_SEEKER_DAYS, "D"))
-    return History(
-        applied_job_ids=np.asarray(stored.applied_job_ids, np.int64),
-        clicked_job_ids=np.asarray(stored.clicked_job_ids, np.int64),
-        n_applies=stored.n_applies,
-        n_clicks=stored.n_clicks,
-        n_impressions=stored.n_impressions,
-        days_since_last_activity=since,
-        is_new=is_new,
-    )

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from feature_store.guarded import GuardedOnlineStore
 from feature_store.online import OnlineStore
+from feature_store.spool import EventSpool
 from feature_store.stream import EventStream
 from recsys.core.catalog import ServingCatalog
 from recsys.core.context import Profile, RequestContext, request_context
@@ -55,6 +57,7 @@ class RecommendationService:
         cache_ttl_s: float = 60.0,
         impression_flush_s: float = 1.0,
         max_concurrency: int = 2,
+        spool: EventSpool | None = None,
     ):
         self.recommender = recommender
         self.seekers = seekers
@@ -65,7 +68,9 @@ class RecommendationService:
         self.requests = RequestBuilder(seekers, store, clock)
         self.results = ResultCache(store, cache_ttl_s)
         self.query_vectors = QueryVectorCache(store)
-        self.events = EventIngestion(recommender.catalog, store, stream, events_root, clock)
+        self.events = EventIngestion(
+            recommender.catalog, store, stream, events_root, clock, spool=spool
+        )
         self.postings = postings
         self.users = users
         #: the catalog change feed's poller; started and stopped by the app with the follower
@@ -74,6 +79,10 @@ class RecommendationService:
         self.impressions = ImpressionLog(self.ingest, features_root, flush_s=impression_flush_s)
         #: set by the loader when a registry is followed (a ChampionFollower); started by the app
         self.follower: Any = None
+        #: the employer side (a `recsys.service.candidates.CandidateFinder`), set by the loader
+        self.candidate_finder: Any = None
+        #: follows the candidate ranker's champion (started and stopped with `follower`)
+        self.candidate_follower: Any = None
         self.refresh_popularity()
 
     @property
@@ -86,6 +95,17 @@ class RecommendationService:
 
     def now(self) -> np.datetime64:
         return self.clock()
+
+    def background(self) -> list[Any]:
+        """The threads the app starts once loaded and stops at shutdown: the champion followers
+        of both rankers and the catalog change feed's poller."""
+        workers = (self.follower, self.candidate_follower, self.catalog_poller)
+        return [w for w in workers if w is not None]
+
+    def degraded(self) -> list[str]:
+        """The servers this service is working without right now (e.g. ["redis"]: no personal
+        history, no cache, the last popularity, events spooled)."""
+        return self.store.degraded() if isinstance(self.store, GuardedOnlineStore) else []
 
     # ------------------------------------------------------------------------------ requests
     def user_request(self, user_id: str, options: RequestOptions) -> RequestContext:
@@ -114,7 +134,12 @@ class RecommendationService:
                 )
                 ms = (time.perf_counter() - t0) * 1e3
                 return ServedResponse(
-                    ctx.request_id, hit.items, hit.model_versions, True, {"cache": ms, "total": ms}
+                    ctx.request_id,
+                    hit.items,
+                    hit.model_versions,
+                    True,
+                    {"cache": ms, "total": ms},
+                    degraded=self.degraded(),
                 )
         rec = self.recommender  # read once: a ranker swapped in meanwhile serves the next request
         title = ctx.profile.desired_title
@@ -144,7 +169,15 @@ class RecommendationService:
             self.results.put(user_id, cache_key, CachedList(items, versions, job_ids, features))
         ctx.timings_ms["respond"] = (time.perf_counter() - start) * 1e3
         ctx.timings_ms["service_total"] = (time.perf_counter() - t0) * 1e3
-        return ServedResponse(ctx.request_id, items, versions, False, ctx.timings_ms, ctx.counts)
+        return ServedResponse(
+            ctx.request_id,
+            items,
+            versions,
+            False,
+            ctx.timings_ms,
+            ctx.counts,
+            degraded=self.degraded(),
+        )
 
     def swap_ranker(self, model: ApplyRateModel, label: str) -> None:
         """Serve `model` from the next request on; requests in flight finish on the pipeline
@@ -185,6 +218,26 @@ class RecommendationService:
         """Open postings nearest to this one's title (the posting itself excluded)."""
         return self.postings.similar(job_id, k)
 
+    def candidates(self, job_id: int, k: int, radius_km: float | None) -> dict[str, Any]:
+        """The seekers ranked for a posting (employer side), with reasons and timings; raises
+        UnknownJobError for an unknown job id and ValueError for a bad k or radius."""
+        if not 1 <= k <= 100:
+            raise ValueError(f"k must be in [1, 100], got {k}")
+        if radius_km is not None and not radius_km > 0:
+            raise ValueError(f"radius_km must be > 0, got {radius_km}")
+        row = self.postings.row(job_id)
+        if self.candidate_finder is None:
+            raise RuntimeError("this service was built without the employer side")
+        result = self.candidate_finder.candidates(self.catalog, row, k, radius_km, self.now())
+        # An opt-out or deletion made in another process since this one built its pool: the
+        # database has the last word, and the seeker leaves this pool for later requests too.
+        listed = [item["user_id"] for item in result["items"]]
+        visible = self.users.discoverable(listed)
+        if len(visible) < len(listed):
+            self.candidate_finder.hide([u for u in listed if u not in visible])
+            result["items"] = [item for item in result["items"] if item["user_id"] in visible]
+        return result
+
     def add_postings(self, postings: list[dict[str, Any]]) -> list[int]:
         """Add postings live, searchable on the next request; returns their job ids."""
         return self.postings.add(postings)
@@ -200,7 +253,14 @@ class RecommendationService:
     # ------------------------------------------------------------------------------ users
     def put_user(self, user_id: str, profile: dict[str, Any]) -> bool:
         """Store a seeker's profile; True when new. Raises ValueError for a bad profile."""
-        return self.users.put(user_id, profile)
+        new = self.users.put(user_id, profile)
+        if self.candidate_finder is not None:
+            stored = self.users.discoverable([user_id])
+            if stored:
+                self.candidate_finder.show(user_id)
+            else:
+                self.candidate_finder.hide([user_id])
+        return new
 
     def get_user(self, user_id: str) -> dict[str, Any]:
         return self.users.get(user_id)
@@ -208,13 +268,21 @@ class RecommendationService:
     def delete_user(self, user_id: str) -> bool:
         """Remove the profile, history and caches; later training sets leave the user out."""
         self.impressions.flush()  # lists served a moment ago must not bring the history back
-        return self.users.delete(user_id)
+        existed = self.users.delete(user_id)
+        if self.candidate_finder is not None:
+            self.candidate_finder.hide([user_id])
+        return existed
 
     def known_users(self, user_ids: list[str]) -> list[bool]:
-        """Whether each user has a stored profile or was served before (has history)."""
+        """Whether each user has a stored profile or was served before (has history). While
+        the online store is down a user without a profile cannot be told apart from one who was
+        served, and counts as known: the event is kept rather than refused."""
 
         def known(user_id: str) -> bool:
-            return user_id in self.seekers or self.store.seeker_history(user_id).n_impressions > 0
+            if user_id in self.seekers:
+                return True
+            history = self.store.seeker_history(user_id)
+            return history.n_impressions > 0 or bool(self.degraded())
 
         out = [known(u) for u in user_ids]
         if not all(out):  # a list served a moment ago may still wait in the impression log
@@ -226,6 +294,11 @@ class RecommendationService:
     def ready(self) -> tuple[bool, str]:
         """Whether the stores answer (the models are loaded once this object exists)."""
         if not self.store.ping():
+            if isinstance(self.store, GuardedOnlineStore):  # it serves degraded answers
+                return True, (
+                    "degraded: the online store does not answer; serving without personal "
+                    "history or caches, events buffered until it is back"
+                )
             return False, "the online store does not answer"
         return True, "ready"
 
@@ -233,3 +306,5 @@ class RecommendationService:
         self.impressions.close()
         self.store.close()
         self.stream.close()
+        if self.events.spool is not None:
+            self.events.spool.close()

@@ -52,6 +52,10 @@ class UserAccounts:
             raise UnknownUserError(f"no stored profile for user {user_id!r}")
         return row
 
+    def discoverable(self, user_ids: list[str]) -> set[str]:
+        """Which of `user_ids` employers may see now (stored and not opted out)."""
+        return self.table.discoverable(user_ids)
+
     def delete(self, user_id: str) -> bool:
         """Forget the user; True when a profile existed (history alone is forgotten too)."""
         existed = self.table.delete(user_id, self._now())

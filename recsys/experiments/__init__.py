@@ -1,0 +1,1 @@
+"""Online experiments: champion against challenger by team-draft interleaving."""
