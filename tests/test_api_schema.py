@@ -186,6 +186,7 @@ def test_the_events_body_is_generated_from_its_component() -> None:
     assert schema["/v1/events"]["POST"].body, "Schemathesis sees no body to generate"
 
 
+@pytest.mark.slow  # generated cases on every route: most of a minute on 2 cores; CI runs it
 @schema.parametrize()
 @settings(
     max_examples=MAX_EXAMPLES,
