@@ -352,6 +352,7 @@ def test_users_put_read_recommend_and_delete(client: TestClient) -> None:
     assert rejected.status_code == 422 and "unknown user" in str(rejected.json()["rejected"])
 
 
+@pytest.mark.slow  # a second service over the same database: about 10 s
 def test_posting_changes_survive_a_restart(
     small_market: tuple[Market, Path], tmp_path: Path
 ) -> None:
@@ -381,6 +382,7 @@ def test_posting_changes_survive_a_restart(
     again.close()
 
 
+@pytest.mark.slow  # a second service over the same database: about 10 s
 def test_a_second_process_applies_committed_changes(
     small_market: tuple[Market, Path], tmp_path: Path
 ) -> None:

@@ -264,6 +264,7 @@ def test_retrain_step_trains_gates_and_registers_the_candidate_ranker(
     assert again == first
 
 
+@pytest.mark.slow  # builds a whole service; the HTTP path is in tests/test_employer_api.py
 def test_service_answers_candidates_and_refuses_bad_input(
     small_market: tuple[Market, Path], tmp_path: Path
 ):

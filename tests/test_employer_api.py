@@ -252,6 +252,7 @@ def test_employer_events_need_the_owners_key(client: TestClient) -> None:
     assert sorted(mine["type"]) == ["candidate_view", "click", "shortlist"]
 
 
+@pytest.mark.slow  # runs the real `recsys keys create` in a child process
 def test_demo_employer_tour(client: TestClient, capsys: pytest.CaptureFixture[str]) -> None:
     """The demo's employer step, against this service: candidates with reasons, then a 403."""
     service = service_of(client)
