@@ -24,8 +24,8 @@ import torch
 
 from recsys.data.taxonomy import load_taxonomy
 from recsys.recall.encoder import base_model_dir
+from recsys.recall.encoder_batches import TripletSampler
 from recsys.recall.encoder_training import (
-    TripletSampler,
     fit,
     resolve_config,
     taxonomy_infonce,

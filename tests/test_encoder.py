@@ -12,11 +12,9 @@ import pytest
 from recsys.data.taxonomy import Taxonomy
 from recsys.recall import encoder as encoder_module
 from recsys.recall.encoder import METADATA_FILE, EncoderError, TitleEncoder, read_metadata
+from recsys.recall.encoder_batches import TripletSampler, esco_sampler, hierarchy_pools
 from recsys.recall.encoder_training import (
-    TripletSampler,
-    esco_sampler,
     esco_training_labels,
-    hierarchy_pools,
     lr_factor,
     own_results,
     train_encoder,
