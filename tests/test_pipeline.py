@@ -279,3 +279,13 @@ def test_rerank_boosts_lift_fresh_jobs_whatever_the_score_sign(
     assert np.all(np.diff(age) >= -1e-6), "fresher jobs first"
     assert age.max() <= signals.job_age_days(ctx, cat, rows[~kept]).min() + 1e-6
     assert np.all(out.scores["final"] >= margin)
+
+
+def test_title_words_match_the_vectorizer(recommender: Recommender) -> None:
+    """The query side's fast word lookup gives what the catalog's vectorizer gives the jobs."""
+    cat = recommender.catalog
+    queries = ["Senior Software Engineer (Python, C++)", "nurse", "zzzz unknownword", ""]
+    for text in queries:
+        expected = np.asarray(cat.vectorizer.transform([text]).todense()).ravel()
+        assert np.array_equal(cat.title_words(text), expected), text
+    assert cat.title_words(queries[0]).dtype == np.float32

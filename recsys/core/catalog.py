@@ -6,6 +6,7 @@ catalog row id; nothing on the request path goes back to pandas.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +85,10 @@ class ServingCatalog:
     duplicate_key: np.ndarray = field(init=False)
     #: (sorted job ids, their rows), swapped as one object so a reader never sees a mix
     _id_lookup: tuple[np.ndarray, np.ndarray] = field(init=False)
+    #: (the vectorizer, its analyzer): built once per fitted vectorizer, a merge refits it
+    _analyzer: tuple[CountVectorizer, Callable[[str], list[str]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.company = self.jobs["company_id"].to_numpy(np.int64)
@@ -131,9 +136,22 @@ class ServingCatalog:
         pos = np.minimum(np.searchsorted(sorted_ids, job_ids), len(sorted_ids) - 1)
         return np.where(sorted_ids[pos] == job_ids, sorted_rows[pos], -1)
 
-    def title_words(self, text: str) -> sp.csr_matrix:
-        """The query's words in the catalog's title vocabulary (1 x vocab)."""
-        return self.vectorizer.transform([text]).tocsr()
+    def title_words(self, text: str) -> np.ndarray:
+        """The query's words in the catalog's title vocabulary, dense 0/1 (vocab,). The
+        vectorizer's own analyzer and vocabulary, without `transform`'s input validation and
+        sparse assembly, which cost ten times the lookup for one short title."""
+        vocabulary = self.vectorizer.vocabulary_
+        out = np.zeros(len(vocabulary), np.float32)
+        ids = [vocabulary[w] for w in self._title_analyzer()(text) if w in vocabulary]
+        out[ids] = 1.0
+        return out
+
+    def _title_analyzer(self) -> Callable[[str], list[str]]:
+        cached = self._analyzer
+        if cached is None or cached[0] is not self.vectorizer:
+            cached = (self.vectorizer, self.vectorizer.build_analyzer())
+            self._analyzer = cached
+        return cached[1]
 
     def append(self, jobs: pd.DataFrame, embeddings: np.ndarray, occupation: np.ndarray) -> None:
         """Add postings as new rows at the end; existing row ids never change.

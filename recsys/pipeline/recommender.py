@@ -134,7 +134,7 @@ class Recommender:
             occupation=int(occupation[0]),
             skills=np.asarray(skills.todense()).ravel().astype(np.float32),
             n_skills=int(skills.nnz),
-            title_words=np.asarray(words.todense()).ravel().astype(np.float32),
+            title_words=words,
             applied_rows=applied,
         )
 

@@ -122,6 +122,10 @@ def load_rows(
 ) -> CatalogRows:
     """Every posting changed after `since_seq` (all of them from 0), derived data included."""
     rows = store.postings.frame(since_seq=since_seq)
+    if rows.empty and since_seq:
+        # the poller's usual answer, once a second on every worker: skip building empty frames
+        no_jobs = pd.DataFrame(columns=list(JOB_COLUMNS))
+        return CatalogRows(no_jobs, np.zeros((0, encoder.dim), np.float32), np.zeros(0), since_seq)
     embeddings, occupation = derive(rows, store, encoder, occupations, taxonomy)
     seq = int(rows["seq"].max()) if len(rows) else since_seq
     return CatalogRows(jobs_from_postings(rows, taxonomy, occupation), embeddings, occupation, seq)
