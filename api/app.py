@@ -24,8 +24,9 @@ from api.errors import error_response, install_error_handlers
 from api.metrics import Metrics
 from api.routers import candidates, events, jobs, ops, recommendations, users
 from api.schemas import EventBatch, EventIn
-from recsys.service.loader import Maintenance, load_service
+from recsys.service.loader import Maintenance, Preloaded, load_service
 from recsys.service.service import RecommendationService
+from recsys.service.workers import preload_for_fork
 from recsys.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class ObserveRequests:
 
 def _load_in_background(app: FastAPI, settings: Settings) -> None:
     try:
-        service = load_service(settings)
+        service = load_service(settings, app.state.preloaded)
     except Exception as exc:  # reported by /readyz and every API route
         log.exception("loading the service failed")
         app.state.load_error = f"loading failed: {exc}"
@@ -90,9 +91,12 @@ def _load_in_background(app: FastAPI, settings: Settings) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, service: RecommendationService | None = None
+    settings: Settings | None = None,
+    service: RecommendationService | None = None,
+    preloaded: Preloaded | None = None,
 ) -> FastAPI:
-    """The API over `service`, or over a service loaded from `settings` in the background."""
+    """The API over `service`, or over a service loaded from `settings` in the background (on
+    top of `preloaded`, the part a server's workers share, when given)."""
     settings = settings or get_settings()
     owns_service = service is None
 
@@ -124,6 +128,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.preloaded = preloaded
     app.state.load_error = None
     app.state.maintenance = None
     app.state.metrics = Metrics()
@@ -149,6 +154,14 @@ def create_app(
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def create_shared_app() -> FastAPI:
+    """`create_app` on the settings, over the part of the service every worker shares, loaded
+    now: the factory a gunicorn master calls before it forks the workers (`recsys serve
+    --workers N`, recsys.service.workers); each worker then loads the rest in the background."""
+    settings = get_settings()
+    return create_app(settings, preloaded=preload_for_fork(settings))
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -3,8 +3,9 @@
     python -m benchmarks.occupation_accuracy [--seekers 3000] [--seed 7] [--encoder base]
 
 The market simulator knows each seeker's home occupation; the service only sees the desired title
-and the skills. This prints, for the title alone and for the title with the seeker's skills (what
-`Recommender.seeker_view` does): exact accuracy, the share within O*NET's related occupations, the
+and the skills. This prints, for the title alone, for the title with the seeker's skills as postings
+are coded, and for the seeker coder (`Recommender.seeker_view`: more candidate titles, more weight
+on skills): exact accuracy, the share within O*NET's related occupations, the
 mean taxonomy distance, and how often the truth is among the coder's 3 nearest occupations (the
 headroom for passing several candidate occupations on instead of one).
 """
@@ -19,7 +20,13 @@ from recsys.data.taxonomy import load_taxonomy
 from recsys.market.config import MarketConfig
 from recsys.market.market import generate_market
 from recsys.recall.encoder import TitleEncoder
-from recsys.recall.occupations import OccupationIndex
+from recsys.recall.occupations import (
+    CANDIDATES,
+    SEEKER_CANDIDATES,
+    SEEKER_SKILL_WEIGHT,
+    SKILL_WEIGHT,
+    OccupationIndex,
+)
 from recsys.settings import get_settings
 
 
@@ -46,8 +53,13 @@ def main() -> None:
     top3 = np.array(
         [[o for o, _ in row] + [-1] * (3 - len(row)) for row in coder.nearest(vectors, 3)]
     )
-    for label, given in (("title", None), ("title + skills", skills)):
-        guess, _ = coder.classify(vectors, given)
+    settings_of = {
+        "title": (None, CANDIDATES, SKILL_WEIGHT),
+        "title + skills": (skills, CANDIDATES, SKILL_WEIGHT),
+        "seeker coder": (skills, SEEKER_CANDIDATES, SEEKER_SKILL_WEIGHT),
+    }
+    for label, (given, candidates, weight) in settings_of.items():
+        guess, _ = coder.classify(vectors, given, candidates, weight)
         exact = guess == truth
         related = exact | taxonomy.related_mask(guess, truth)
         distance = taxonomy.distance_idx(guess, truth).mean()

@@ -109,13 +109,17 @@ class Settings(BaseSettings):
     # encodes (catalogs) run one single-threaded call per core whatever this says.
     encoder_onnx_threads: int = 0
 
-    # Coarse ranking: weights of the composite score, and the cut.
+    # Coarse ranking: weights of the composite score, and the cut (recsys.ranking.coarse says
+    # how they were chosen).
     coarse_k: int = 500
-    coarse_w_similarity: float = 1.0
-    coarse_w_freshness: float = 0.3
-    coarse_w_popularity: float = 0.2
-    coarse_w_title: float = 0.4
-    coarse_w_location: float = 0.3
+    coarse_w_similarity: float = 0.3
+    coarse_w_freshness: float = 0.2
+    coarse_w_popularity: float = 0.1
+    coarse_w_title: float = 0.1
+    coarse_w_location: float = 0.5
+    coarse_w_occupation: float = 1.0
+    coarse_w_skills: float = 0.4
+    coarse_w_seniority: float = 0.3
 
     # Rerank policy.
     rerank_max_per_company: int = 2
@@ -158,6 +162,12 @@ class Settings(BaseSettings):
     # uvicorn worker processes of `recsys serve`: each loads the catalog and models (~1.2 GB at
     # 100k jobs); more than one sidesteps the GIL on a multi-core box.
     api_workers: int = 1
+    # With more than one worker: load the catalog, its embeddings and index and the encoder
+    # once in a gunicorn master and fork the workers from it, so they share those pages
+    # copy-on-write (recsys.service.workers); false: every worker loads its own (uvicorn's).
+    api_shared_memory: bool = True
+    # Seconds a gunicorn worker may go silent before the master restarts it.
+    api_worker_timeout_s: int = 60
     cache_ttl_s: int = 60
     # The offline log: the events/ and features/ partitions the service writes and training
     # reads (None: the simulated market's folder, whose events are the demo's log).

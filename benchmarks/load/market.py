@@ -12,7 +12,7 @@ from benchmarks.load.server import recsys_command
 from recsys.catalog_db import CatalogStore
 from recsys.data.taxonomy import Taxonomy
 from recsys.market.market import Market
-from recsys.market.publish import publish_postings, publish_seekers
+from recsys.market.publish import posting_dates_now, publish_postings, publish_seekers
 
 
 def prepare_market(bench_dir: Path, jobs: int, seekers: int, days: int, seed: int) -> Path:
@@ -32,16 +32,21 @@ def prepare_market(bench_dir: Path, jobs: int, seekers: int, days: int, seed: in
     return folder
 
 
-def publish_catalog(market: Path, taxonomy: Taxonomy, database: Path) -> str:
+def publish_catalog(
+    market: Path, taxonomy: Taxonomy, database: Path, open_now: bool = False
+) -> str:
     """A fresh SQLite catalog database holding the market's postings and seekers, published at
-    the wall clock's now (the server serves from the database, on the wall clock); its URL."""
+    the wall clock's now (the server serves from the database, on the wall clock); its URL.
+    `open_now`: the postings' dates moved by `posting_dates_now` (else a market simulated
+    months ago serves with every posting lapsed)."""
     database.unlink(missing_ok=True)
     url = f"sqlite:///{database.resolve()}"
     store = CatalogStore.open(url, migrate=True)
     try:
         loaded = Market.load(market, taxonomy)
         now = datetime.now(UTC).replace(tzinfo=None)
-        publish_postings(store, loaded.jobs, now)
+        jobs = posting_dates_now(loaded.jobs, now) if open_now else loaded.jobs
+        publish_postings(store, jobs, now)
         publish_seekers(store, loaded.seekers, now)
     finally:
         store.close()

@@ -22,7 +22,11 @@ def serve(
     host: str | None = typer.Option(None, "--host"),
     port: int | None = typer.Option(None, "--port"),
     workers: int | None = typer.Option(
-        None, "--workers", min=1, help="worker processes (default RECSYS_API_WORKERS, 1)"
+        None,
+        "--workers",
+        min=1,
+        help="worker processes (default RECSYS_API_WORKERS, 1); more than one share the "
+        "catalog, index and encoder, forked from one loaded copy (RECSYS_API_SHARED_MEMORY)",
     ),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
@@ -51,12 +55,19 @@ def serve(
     threadpool_limits(1)
     get_settings.cache_clear()
     settings = get_settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    workers = workers or settings.api_workers
+    if workers > 1 and settings.api_shared_memory:
+        from recsys.service.workers import serve_shared
+
+        serve_shared(settings, host, port, workers, log_level)
+        return
     uvicorn.run(
         "api.app:create_app",
         factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers or settings.api_workers,
+        host=host,
+        port=port,
+        workers=workers,
         log_level=log_level,
         access_log=False,
     )

@@ -71,6 +71,14 @@ def seeker_frame(seekers: pd.DataFrame, source: str = SOURCE) -> pd.DataFrame:
     )
 
 
+def posting_dates_now(jobs: pd.DataFrame, now: datetime) -> pd.DataFrame:
+    """The jobs with their posting and expiry dates moved together so that the last one was
+    posted at `now`: the market's mix of open and lapsed postings as of `now`, for a service on
+    the wall clock over a market simulated earlier."""
+    shift = pd.Timestamp(now) - pd.to_datetime(jobs["posted_at"]).max()
+    return jobs.assign(posted_at=jobs["posted_at"] + shift, expires_at=jobs["expires_at"] + shift)
+
+
 def publish_postings(store: CatalogStore, jobs: pd.DataFrame, now: datetime) -> UpsertResult:
     return store.postings.upsert(posting_frame(jobs), now)
 

@@ -112,11 +112,13 @@ def build_recommender(
     cache: bool = True,
     occupations: OccupationIndex | None = None,
     derived: tuple[np.ndarray, np.ndarray] | None = None,
+    index: JobIndex | None = None,
 ) -> Recommender:
     """recall -> coarse -> fine -> rerank over `jobs`; coarse-only fine stage when no ranker.
 
     `derived` (embeddings, occupation indices) skips the encoding, when the catalog database
-    already holds them for this encoder; the index is then built over them.
+    already holds them for this encoder; the index is then built over them, unless `index` (one
+    already built over them by this encoder, e.g. released with it) is given.
     """
     settings = settings or get_settings()
     jobs = check_catalog(jobs)
@@ -129,7 +131,10 @@ def build_recommender(
         )
     if derived is not None:
         embeddings, occupation = derived
-        index = JobIndex.from_catalog(jobs, embeddings, encoder.fingerprint)
+        if index is None:
+            index = JobIndex.from_catalog(jobs, embeddings, encoder.fingerprint)
+        elif index.fingerprint != encoder.fingerprint:
+            raise ValueError("the index given was built by another encoder")
         vectors = CatalogVectors(embeddings, occupation, index)
     else:
         vectors = catalog_vectors(jobs, taxonomy, encoder, occupations, cache_dir)

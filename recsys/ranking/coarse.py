@@ -1,4 +1,14 @@
-"""Coarse ranking: a rule-based composite score over the recall candidates, cut to ~500."""
+"""Coarse ranking: a rule-based composite score over the recall candidates, cut to ~500.
+
+The score weighs what decides whether a seeker applies: how close the job's occupation is to
+theirs, their skills against what the job requires, distance, seniority and freshness, with the
+title cosine and title words as lighter evidence. Measured on the closed loop of a simulated
+market (3k jobs, cut to 200; `benchmarks/oracle_gap.py`): title cosine, title words, freshness,
+popularity and location alone kept 59% of the whole-catalog oracle's top 50 (seed 7, where the
+weights were chosen) and 56% (seed 11, held out); with occupation affinity, skill coverage and
+seniority fit 92% and 90%. The optimum is flat: halving or doubling any one weight moved the
+share kept on seed 7 by under a point.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +32,9 @@ class CoarseWeights:
     popularity: float
     title: float
     location: float
+    occupation: float
+    skills: float
+    seniority: float
 
     @classmethod
     def from_settings(cls, s: Settings) -> CoarseWeights:
@@ -31,6 +44,9 @@ class CoarseWeights:
             s.coarse_w_popularity,
             s.coarse_w_title,
             s.coarse_w_location,
+            s.coarse_w_occupation,
+            s.coarse_w_skills,
+            s.coarse_w_seniority,
         )
 
 
@@ -53,12 +69,16 @@ class CoarseStage:
     def score(self, ctx: RequestContext, candidates: Candidates) -> np.ndarray:
         rows, w, cat = candidates.rows, self.weights, self.catalog
         km = signals.distance_km(ctx, cat, rows)
+        common, required = signals.skill_overlap(ctx, cat, rows)
         return (
             w.similarity * candidates.scores["recall"]
             + w.freshness * signals.freshness(signals.job_age_days(ctx, cat, rows))
             + w.popularity * popularity_score(cat, rows)
             + w.title * signals.title_overlap(ctx, cat, rows)
             + w.location * signals.location_score(ctx, cat, rows, km)
+            + w.occupation * signals.occupation_affinity(ctx, cat, rows)
+            + w.skills * common / np.maximum(required, 1.0)
+            + w.seniority * signals.seniority_fit(ctx, cat, rows)
         ).astype(np.float32)
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:

@@ -218,6 +218,18 @@ class ModelRegistry:
         )
         return Path(path)
 
+    def download_run_artifact(self, version: Version, path: str) -> Path | None:
+        """A local copy of what the version's run logged under `path` beside its model (the
+        encoder's job index), or None when the run logged nothing there."""
+        if not version.run_id:
+            return None
+        if path not in {a.path for a in self.client.list_artifacts(version.run_id)}:
+            return None
+        local = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=path, tracking_uri=self.tracking_uri
+        )
+        return Path(local)
+
 
 def _is_missing(exc: MlflowException) -> bool:
     code = str(getattr(exc, "error_code", ""))

@@ -1,5 +1,6 @@
 """The service's two caches, both kept in the online store: served lists per user (keyed by the
-request's parameters and the ranker version) and query vectors per user and title."""
+request's parameters and the ranker and encoder versions) and query vectors per user, title and
+encoder."""
 
 from __future__ import annotations
 
@@ -31,15 +32,15 @@ class CachedList:
 
 class ResultCache:
     """Served lists per user for `ttl_s`; the user's next click or apply drops them (the store
-    does that), and a new ranker version never reads an older one's lists."""
+    does that), and a new ranker or encoder version never reads an older one's lists."""
 
     def __init__(self, store: OnlineStore, ttl_s: float):
         self.store = store
         self.ttl_s = ttl_s
 
     @staticmethod
-    def key(params_key: str, ranker_version: str) -> str:
-        return f"{params_key}:{ranker_version}"
+    def key(params_key: str, model_versions: str) -> str:
+        return f"{params_key}:{model_versions}"
 
     def get(self, user_id: str, key: str) -> CachedList | None:
         hit = self.store.get_cached(user_id, key)
@@ -64,13 +65,18 @@ class ResultCache:
 
 
 class QueryVectorCache:
-    """A user's encoded desired title, so a returning seeker skips the encoder."""
+    """A user's encoded desired title, so a returning seeker skips the encoder. Keyed by the
+    encoder's fingerprint too: after an encoder swap the old vectors are not read again."""
 
     def __init__(self, store: OnlineStore):
         self.store = store
 
-    def get(self, user_id: str, title: str) -> np.ndarray | None:
-        return self.store.get_query_vector(user_id, title)
+    @staticmethod
+    def key(title: str, fingerprint: str) -> str:
+        return f"{fingerprint[:16]}|{title}"
 
-    def put(self, user_id: str, title: str, vector: np.ndarray) -> None:
-        self.store.put_query_vector(user_id, title, vector)
+    def get(self, user_id: str, title: str, fingerprint: str) -> np.ndarray | None:
+        return self.store.get_query_vector(user_id, self.key(title, fingerprint))
+
+    def put(self, user_id: str, title: str, fingerprint: str, vector: np.ndarray) -> None:
+        self.store.put_query_vector(user_id, self.key(title, fingerprint), vector)

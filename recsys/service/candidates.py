@@ -29,12 +29,8 @@ from recsys.core.catalog import ServingCatalog
 from recsys.data.taxonomy import Taxonomy
 from recsys.recall.encoder import TitleEncoder
 from recsys.recall.occupations import OccupationIndex
-from recsys.registry.mlflow_registry import (
-    CHAMPION,
-    ModelRegistry,
-    RegistryUnavailableError,
-)
-from recsys.service.periodic import Periodic
+from recsys.registry.mlflow_registry import CHAMPION, ModelRegistry, Version
+from recsys.service.champion import AliasFollower
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +167,11 @@ class CandidateFinder:
         }
 
 
-class CandidateChampionFollower:
+class CandidateChampionFollower(AliasFollower):
     """A thread that swaps a new candidate-ranker champion into a running finder."""
+
+    model_name = CANDIDATE_MODEL
+    what = "candidate ranker"
 
     def __init__(
         self,
@@ -182,45 +181,24 @@ class CandidateChampionFollower:
         loaded_version: str | None,
     ):
         self.finder = finder
-        self.registry = registry
-        self.loaded_version = loaded_version
-        self._thread = Periodic("candidate-champion", poll_s, self.check, "candidate poll failed")
+        super().__init__(registry, poll_s, loaded_version)
 
-    def check(self) -> bool:
-        """One poll; True when a new champion was swapped in."""
-        try:
-            version = self.registry.by_alias(CANDIDATE_MODEL, CHAMPION)
-            if version is None or version.version == self.loaded_version:
-                return False
-            loaded = load_candidate_champion(self.registry)
-        except RegistryUnavailableError as exc:
-            log.warning(
-                "registry unreachable, serving candidates with %s: %s", self.loaded_version, exc
-            )
-            return False
-        except (ValueError, OSError) as exc:
-            log.error("not serving the new candidate ranker: %s", exc)
-            return False
-        if loaded is None:
-            return False
-        model, number = loaded
-        self.finder.swap_model(model, f"{CANDIDATE_MODEL}:v{number}")
-        self.loaded_version = number
-        log.warning("now serving candidate ranker v%s", number)
-        return True
-
-    def start(self) -> CandidateChampionFollower:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
+    def adopt(self, version: Version) -> str:
+        label = f"{CANDIDATE_MODEL}:v{version.version}"
+        self.finder.swap_model(FitModel.load(self.registry.download(version)), label)
+        return label
 
 
 class LazyCandidateFinder:
     """Builds the `CandidateFinder` on the first candidates request (embedding every stored
     seeker takes seconds to minutes), so a service that never answers employers starts as fast
-    as before; a model swapped in before then is used at the build."""
+    as before; a model swapped in before then is used at the build.
+
+    A request names the encoder of the catalog it reads (`candidates(..., encoder=...)`): after
+    the service swapped in a new title encoder, the first request with it builds the finder again
+    over seekers embedded by that encoder, so a posting's vector and the seekers' always come
+    from one encoder.
+    """
 
     def __init__(
         self,
@@ -233,17 +211,32 @@ class LazyCandidateFinder:
         model_version: str = "coarse-only",
     ):
         """`seekers`: a callable returning the seeker frame (read at the build)."""
-        self._args = (seekers, taxonomy, encoder, occupations, log_dirs)
+        self._args = (seekers, taxonomy, log_dirs)
+        self._encoder, self._occupations = encoder, occupations
         self._model, self._version = model, model_version
         self._finder: CandidateFinder | None = None
         self._lock = threading.Lock()
 
-    def finder(self) -> CandidateFinder:
+    def finder(
+        self, encoder: TitleEncoder | None = None, occupations: OccupationIndex | None = None
+    ) -> CandidateFinder:
+        """The finder over seekers embedded by `encoder` (default: the one it was built with),
+        built now when there is none for that encoder."""
         with self._lock:
+            if encoder is not None and encoder.fingerprint != self._encoder.fingerprint:
+                if occupations is None or occupations.fingerprint != encoder.fingerprint:
+                    raise ValueError("the occupations must come from the encoder given")
+                self._encoder, self._occupations, self._finder = encoder, occupations, None
             if self._finder is None:
-                seekers, taxonomy, encoder, occupations, log_dirs = self._args
+                seekers, taxonomy, log_dirs = self._args
                 self._finder = CandidateFinder.build(
-                    seekers(), taxonomy, encoder, occupations, log_dirs, self._model, self._version
+                    seekers(),
+                    taxonomy,
+                    self._encoder,
+                    self._occupations,
+                    log_dirs,
+                    self._model,
+                    self._version,
                 )
             return self._finder
 
@@ -262,6 +255,16 @@ class LazyCandidateFinder:
             self._finder.show(user_id)
 
     def candidates(
-        self, catalog: ServingCatalog, row: int, k: int, radius_km: float | None, now: np.datetime64
+        self,
+        catalog: ServingCatalog,
+        row: int,
+        k: int,
+        radius_km: float | None,
+        now: np.datetime64,
+        encoder: TitleEncoder | None = None,
+        occupations: OccupationIndex | None = None,
     ) -> dict[str, Any]:
-        return self.finder().candidates(catalog, row, k, radius_km, now)
+        """`CandidateFinder.candidates` over seekers embedded by `encoder`, the encoder that
+        embedded `catalog` (see the class docstring)."""
+        finder = self.finder(encoder, occupations)
+        return finder.candidates(catalog, row, k, radius_km, now)

@@ -46,6 +46,29 @@ class CatalogFeed:
         self._clock = clock
         self.applied = 0
 
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock writes and applies share (held while another pipeline is switched in)."""
+        return self._lock
+
+    def switch_locked(self, recommender: Recommender, seq: int) -> int:
+        """Apply changes to `recommender` from now on: a pipeline of another encoder built
+        current to `seq`, first caught up with what committed since. For a caller that holds the
+        lock; when the catch-up fails the feed keeps its pipeline. Returns the postings applied."""
+        staged = CatalogFeed(
+            self.store,
+            recommender,
+            recommender.occupations,
+            self.taxonomy,
+            seq,
+            self._lock,
+            self._clock,
+        )
+        applied = staged.poll_locked()
+        self.recommender, self.occupations, self.seq = recommender, staged.occupations, staged.seq
+        self.applied += applied
+        return applied
+
     def poll(self) -> int:
         """Apply every change committed since the last poll; returns how many postings."""
         with self._lock:

@@ -9,6 +9,7 @@ the service keeps the model it has and says so in the log.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from recsys.ranking.apply_rate_ranker import ApplyRateRanker, load_ranker
@@ -54,8 +55,67 @@ def load_champion(registry: ModelRegistry, version: Version | None = None) -> Ch
     return Champion(model, version.version, f"{kind}:v{version.version}")
 
 
-class ChampionFollower:
-    """A thread that swaps a new champion into a running service."""
+class AliasFollower(ABC):
+    """Follows one registered model's champion alias on a thread of its own (every `poll_s`
+    seconds): a subclass's `adopt` loads a new version off the request path and swaps it in.
+
+    The ranker, the candidate ranker and the title encoder share this loop, so they agree on
+    what a failure does: an unreachable registry or a version that does not load leaves the
+    current model serving, says so in the log, and is tried again on the next poll.
+    """
+
+    #: the registered model followed
+    model_name: str
+    #: what is followed, for log lines and the thread's name
+    what: str
+    #: what a version that cannot be served raises while loading (logged, not fatal)
+    load_errors: tuple[type[Exception], ...] = (ValueError, OSError)
+
+    def __init__(self, registry: ModelRegistry, poll_s: float, loaded_version: str | None):
+        self.registry = registry
+        self.poll_s = poll_s
+        self.loaded_version = loaded_version
+        self._thread = Periodic(
+            f"{self.what}-champion", poll_s, self.check, f"{self.what} champion poll failed"
+        )
+
+    @abstractmethod
+    def adopt(self, version: Version) -> str:
+        """Load `version` and swap it into the running service; returns its label for the log.
+        Raises one of `load_errors` (or RegistryUnavailableError) with the current model kept."""
+
+    def check(self) -> bool:
+        """One poll; True when a new champion was swapped in."""
+        try:
+            version = self.registry.by_alias(self.model_name, CHAMPION)
+            if version is None or version.version == self.loaded_version:
+                return False
+            label = self.adopt(version)
+        except RegistryUnavailableError as exc:
+            log.warning(
+                "registry unreachable, serving %s %s: %s", self.what, self.loaded_version, exc
+            )
+            return False
+        except self.load_errors as exc:
+            log.error("not serving the new %s champion: %s", self.what, exc)
+            return False
+        self.loaded_version = version.version
+        log.warning("now serving %s %s", self.what, label)
+        return True
+
+    def start(self) -> AliasFollower:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._thread.stop()
+
+
+class ChampionFollower(AliasFollower):
+    """A thread that swaps a new champion ranker into a running service."""
+
+    model_name = RANKER_MODEL
+    what = "ranker"
 
     def __init__(
         self,
@@ -65,34 +125,10 @@ class ChampionFollower:
         loaded_version: str | None,
     ):
         self.service = service
-        self.registry = registry
-        self.poll_s = poll_s
-        self.loaded_version = loaded_version
-        self._thread = Periodic("champion", poll_s, self.check, "champion poll failed")
+        super().__init__(registry, poll_s, loaded_version)
 
-    def check(self) -> bool:
-        """One poll; True when a new champion was swapped in."""
-        try:
-            version = self.registry.by_alias(RANKER_MODEL, CHAMPION)
-            if version is None or version.version == self.loaded_version:
-                return False
-            champion = load_champion(self.registry, version)
-        except RegistryUnavailableError as exc:
-            log.warning("registry unreachable, serving %s: %s", self.loaded_version, exc)
-            return False
-        except (ValueError, OSError) as exc:
-            log.error("not serving the new champion: %s", exc)
-            return False
-        if champion is None:
-            return False
+    def adopt(self, version: Version) -> str:
+        champion = load_champion(self.registry, version)
+        assert champion is not None  # a version was given
         self.service.swap_ranker(champion.model, champion.label)
-        self.loaded_version = champion.version
-        log.warning("now serving ranker %s", champion.label)
-        return True
-
-    def start(self) -> ChampionFollower:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
+        return champion.label

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from feature_store.backends import guarded, open_store, open_stream
 from feature_store.definitions import POPULARITY_WINDOW_DAYS
@@ -27,19 +26,19 @@ from feature_store.stream import EventStream
 from recsys.catalog_db import CatalogStore
 from recsys.core.folder import EMPLOYER_EVENTS_DIR, EVENTS_DIR, FEATURES_DIR
 from recsys.data.taxonomy import load_taxonomy
-from recsys.pipeline.build import build_recommender, serving_encoder
+from recsys.pipeline.build import serving_encoder
+from recsys.pipeline.recommender import Recommender
 from recsys.ranking.fine import ApplyRateModel
 from recsys.ranking.train import load_selected
 from recsys.recall.encoder import TitleEncoder
-from recsys.recall.occupations import OccupationIndex
 from recsys.service.candidates import LazyCandidateFinder
 from recsys.service.catalog_feed import CatalogFeed
-from recsys.service.catalog_source import load_rows
 from recsys.service.clock import Clock, wall_clock
 from recsys.service.periodic import Periodic
 from recsys.service.postings import LivePostings
 from recsys.service.seekers import SeekerDirectory
 from recsys.service.service import RecommendationService
+from recsys.service.serving_pipeline import encoder_label, serving_pipeline
 from recsys.service.users import UserAccounts
 from recsys.settings import Settings
 
@@ -92,14 +91,38 @@ def open_serving_stores(settings: Settings) -> tuple[OnlineStore, EventStream]:
     return guarded(settings.online_store, store, stream, cooldown_s=settings.redis_cooldown_s)
 
 
-def load_service(settings: Settings) -> RecommendationService:
+@dataclass
+class Preloaded:
+    """The big, read-mostly part of a service, read before any store is opened or thread
+    started: loaded once in a server's parent process, it is shared copy-on-write by the
+    workers forked from it (`recsys.service.workers`)."""
+
+    catalog_store: CatalogStore
+    encoder: TitleEncoder
+    #: coarse-only: each worker puts its ranker in (the registry is a connection)
+    recommender: Recommender
+    #: the change sequence the catalog is current to
+    seq: int
+
+
+def preload(settings: Settings) -> Preloaded:
+    """The catalog database, the serving encoder, and the pipeline over its postings."""
+    catalog_store = CatalogStore.open(settings.catalog_url, open_days=settings.posting_open_days)
+    encoder = TitleEncoder.load(serving_encoder(settings))
+    taxonomy = load_taxonomy(settings.data_dir)
+    recommender, rows = serving_pipeline(settings, catalog_store, encoder, taxonomy, wall_clock)
+    return Preloaded(catalog_store, encoder, recommender, rows.seq)
+
+
+def load_service(settings: Settings, preloaded: Preloaded | None = None) -> RecommendationService:
     """Everything the API needs, loaded and warmed; raises with a message naming what is missing.
 
     The catalog and the seeker profiles come from the catalog database (RECSYS_DATABASE_URL),
     the offline log (events/, features/) is `settings.event_log_dir`, the clock the wall clock.
+    `preloaded` (`preload`, done in the process the API's workers fork from) skips that part.
     """
-    catalog_store = CatalogStore.open(settings.catalog_url, open_days=settings.posting_open_days)
-    encoder = TitleEncoder.load(serving_encoder(settings))
+    preloaded = preloaded or preload(settings)
+    catalog_store, encoder = preloaded.catalog_store, preloaded.encoder
     model: ApplyRateModel | None = None
     ranker_version = "coarse-only"
     follower_args = _champion(settings)
@@ -124,6 +147,7 @@ def load_service(settings: Settings) -> RecommendationService:
         clock=wall_clock,
         ranker=model,
         ranker_version=ranker_version,
+        preloaded=preloaded,
     )
     service.warm_up()
     if follower_args is not None:
@@ -134,6 +158,13 @@ def load_service(settings: Settings) -> RecommendationService:
             service, registry, settings.model_poll_s, champion.version if champion else None
         )
         service.candidate_follower = _candidate_follower(service, registry, settings)
+        if "encoder_model" not in settings.model_fields_set:
+            from recsys.service.encoder_follower import EncoderFollower
+
+            # A pinned RECSYS_ENCODER_MODEL is the operator's choice and stays. Otherwise no
+            # version is loaded yet: the first poll adopts the champion, which costs a download
+            # when it is the encoder already serving (the demo registers the one it serves).
+            service.encoder_follower = EncoderFollower(service, registry, settings, None)
     return service
 
 
@@ -148,38 +179,31 @@ def build_service(
     clock: Clock,
     ranker: ApplyRateModel | None = None,
     ranker_version: str = "coarse-only",
+    preloaded: Preloaded | None = None,
 ) -> RecommendationService:
     """The service over the catalog database's postings and profiles (derived data read back
-    or computed), the online store and stream, and the log folder; not yet warmed."""
-    taxonomy = load_taxonomy(settings.data_dir)
-    occupations = OccupationIndex.load_or_build(encoder, taxonomy, settings.artifacts_dir)
-    rows = load_rows(catalog_store, encoder, occupations, taxonomy)
-    if len(rows.jobs) == 0:
-        raise FileNotFoundError(
-            "the catalog database holds no postings: import some with `recsys catalog import "
-            "FILE`, or run `make demo`"
+    or computed; or `preloaded`), the online store and stream, and the log folder; not yet
+    warmed."""
+    if preloaded is None:
+        taxonomy = load_taxonomy(settings.data_dir)
+        recommender, rows = serving_pipeline(
+            settings, catalog_store, encoder, taxonomy, clock, ranker=ranker
         )
-    recommender = build_recommender(
-        rows.jobs,
-        taxonomy,
-        encoder,
-        ranker=ranker,
-        settings=settings,
-        occupations=occupations,
-        derived=(rows.embeddings, rows.occupation),
-    )
-    expired = rows.jobs["expires_at"].to_numpy("datetime64[s]") <= clock()
-    recommender.index.remove(rows.jobs["job_id"].to_numpy(np.int64)[expired])  # closed, lapsed
+        seq = rows.seq
+    else:
+        recommender = preloaded.recommender.with_ranker(ranker)
+        taxonomy, seq = recommender.catalog.taxonomy, preloaded.seq
+    occupations = recommender.occupations
     versions = {
-        "encoder": f"{encoder.name}:{encoder.fingerprint[:12]}",
+        "encoder": encoder_label(encoder),
         "ranker": ranker_version,
         "index": recommender.index.kind,
-        "catalog": f"seq {rows.seq}",
+        "catalog": f"seq {seq}",
     }
     # Only a stream on a server can go away; an embedded one is a local file already.
     spool = EventSpool(log_dir / SPOOL_FILE) if isinstance(stream, GuardedStream) else None
     lock = threading.Lock()
-    feed = CatalogFeed(catalog_store, recommender, occupations, taxonomy, rows.seq, lock, clock)
+    feed = CatalogFeed(catalog_store, recommender, occupations, taxonomy, seq, lock, clock)
     service = RecommendationService(
         recommender,
         SeekerDirectory(catalog_store.seekers),

@@ -3,15 +3,17 @@
 It wraps one Recommender with what a running service needs around it, each idea in its own
 module: requests built from stored or inline profiles (`requests`), the result and query-vector
 caches (`caches`), the impression log (`impression_log`), event ingestion and popularity
-(`ingestion`), live postings (`postings`) and response shaping (`responses`). A new ranker is
-swapped in with one assignment (`swap_ranker`). The API routers call these methods and do
-nothing else.
+(`ingestion`), live postings (`postings`) and response shaping (`responses`). A new ranker
+(`swap_ranker`) or a new title encoder with its own index (`swap_encoder`) is swapped in with one
+assignment of the pipeline together with its model versions, so a request reads both once and
+never mixes an old and a new model. The API routers call these methods and do nothing else.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,16 @@ from recsys.service.postings import LivePostings
 from recsys.service.requests import RequestBuilder, RequestOptions
 from recsys.service.responses import ServedResponse, response_items
 from recsys.service.seekers import SeekerDirectory
+from recsys.service.serving_pipeline import encoder_label
 from recsys.service.users import UserAccounts
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The pipeline a request runs and the model versions it reports, swapped as one."""
+
+    recommender: Recommender
+    versions: dict[str, str]
 
 
 class RecommendationService:
@@ -59,12 +70,13 @@ class RecommendationService:
         max_concurrency: int = 2,
         spool: EventSpool | None = None,
     ):
-        self.recommender = recommender
+        self._serving = Serving(recommender, dict(model_versions))
+        #: swaps of the ranker and of the encoder read the current pipeline and replace it
+        self._swapping = threading.Lock()
         self.seekers = seekers
         self.store = store
         self.stream = stream
         self.clock = clock
-        self.model_versions = dict(model_versions)
         self.requests = RequestBuilder(seekers, store, clock)
         self.results = ResultCache(store, cache_ttl_s)
         self.query_vectors = QueryVectorCache(store)
@@ -83,7 +95,17 @@ class RecommendationService:
         self.candidate_finder: Any = None
         #: follows the candidate ranker's champion (started and stopped with `follower`)
         self.candidate_follower: Any = None
+        #: follows the title encoder's champion (`swap_encoder`), started with `follower`
+        self.encoder_follower: Any = None
         self.refresh_popularity()
+
+    @property
+    def recommender(self) -> Recommender:
+        return self._serving.recommender
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        return self._serving.versions
 
     @property
     def catalog(self) -> ServingCatalog:
@@ -98,8 +120,13 @@ class RecommendationService:
 
     def background(self) -> list[Any]:
         """The threads the app starts once loaded and stops at shutdown: the champion followers
-        of both rankers and the catalog change feed's poller."""
-        workers = (self.follower, self.candidate_follower, self.catalog_poller)
+        of both rankers and of the encoder, and the catalog change feed's poller."""
+        workers = (
+            self.follower,
+            self.candidate_follower,
+            self.encoder_follower,
+            self.catalog_poller,
+        )
         return [w for w in workers if w is not None]
 
     def degraded(self) -> list[str]:
@@ -123,9 +150,11 @@ class RecommendationService:
         pipeline; either way the list is logged as impressions."""
         t0 = time.perf_counter()
         user_id = ctx.user_id
-        versions = self.model_versions
+        serving = self._serving  # read once: a model swapped in meanwhile serves the next request
+        rec, versions = serving.recommender, serving.versions
         if cache_key is not None:  # a new champion must not serve the old one's cached lists
-            cache_key = self.results.key(cache_key, versions.get("ranker", ""))
+            models = f"{versions.get('ranker', '')}|{versions.get('encoder', '')}"
+            cache_key = self.results.key(cache_key, models)
         if user_id is not None and cache_key is not None:
             hit = self.results.get(user_id, cache_key)
             if hit is not None:
@@ -141,9 +170,9 @@ class RecommendationService:
                     {"cache": ms, "total": ms},
                     degraded=self.degraded(),
                 )
-        rec = self.recommender  # read once: a ranker swapped in meanwhile serves the next request
         title = ctx.profile.desired_title
-        query = None if user_id is None else self.query_vectors.get(user_id, title)
+        fingerprint = rec.encoder.fingerprint
+        query = None if user_id is None else self.query_vectors.get(user_id, title, fingerprint)
         encoded = query is None
         start = time.perf_counter()
         with self._slots:
@@ -154,7 +183,7 @@ class RecommendationService:
             ctx.timings_ms["query_vector"] = (time.perf_counter() - entered) * 1e3
             result = rec.recommend(ctx, query=query)
         if user_id is not None and encoded:
-            self.query_vectors.put(user_id, title, query)
+            self.query_vectors.put(user_id, title, fingerprint, query)
         start = time.perf_counter()
         served_rows = result.items.rows
         items = response_items(
@@ -182,8 +211,44 @@ class RecommendationService:
     def swap_ranker(self, model: ApplyRateModel, label: str) -> None:
         """Serve `model` from the next request on; requests in flight finish on the pipeline
         they started with (one assignment swaps the whole Recommender)."""
-        self.recommender = self.recommender.with_ranker(model)
-        self.model_versions = {**self.model_versions, "ranker": label}
+        with self._swapping:
+            current = self._serving
+            self._serving = Serving(
+                current.recommender.with_ranker(model), {**current.versions, "ranker": label}
+            )
+
+    def swap_encoder(self, recommender: Recommender, seq: int) -> None:
+        """Serve `recommender` (another title encoder with its own occupations, catalog and
+        index, built off the request path current to catalog change `seq`) from the next request
+        on, with the ranker serving now.
+
+        Under the catalog lock (no posting write or change-feed apply runs meanwhile) the new
+        pipeline first catches up with the changes committed since `seq`, the change feed and
+        the postings move to it, then one assignment swaps it in. Cached query vectors and
+        lists of the old encoder are not read again (their keys name the encoder); the employer
+        side embeds the seekers again at its next request. When the catch-up fails, the old
+        pipeline keeps serving and the error is raised.
+        """
+        if recommender.index.fingerprint != recommender.encoder.fingerprint:
+            raise ValueError("the job index was built by another encoder than the one given")
+        old = self.postings
+        feed = old.feed
+        with feed.lock:
+            feed.switch_locked(recommender, seq)
+            postings = LivePostings(recommender, old.store, feed, old.clock, feed.lock)
+            with self._swapping:
+                current = self._serving
+                versions = {
+                    **current.versions,
+                    "encoder": encoder_label(recommender.encoder),
+                    "index": recommender.index.kind,
+                    "catalog": f"seq {feed.seq}",
+                }
+                self.events.catalog = recommender.catalog  # events count into the new catalog
+                self.refresh_popularity()
+                self.postings = postings
+                ranked = recommender.with_ranker(current.recommender.ranker)
+                self._serving = Serving(ranked, versions)
 
     def warm_up(self) -> None:
         """One request through every stage (not logged, not cached), so the first real request
@@ -228,7 +293,10 @@ class RecommendationService:
         row = self.postings.row(job_id)
         if self.candidate_finder is None:
             raise RuntimeError("this service was built without the employer side")
-        result = self.candidate_finder.candidates(self.catalog, row, k, radius_km, self.now())
+        rec = self.recommender  # the catalog and the encoder that embedded it, read together
+        result = self.candidate_finder.candidates(
+            rec.catalog, row, k, radius_km, self.now(), rec.encoder, rec.occupations
+        )
         # An opt-out or deletion made in another process since this one built its pool: the
         # database has the last word, and the seeker leaves this pool for later requests too.
         listed = [item["user_id"] for item in result["items"]]
