@@ -125,7 +125,9 @@ def load_rows(
     if rows.empty and since_seq:
         # the poller's usual answer, once a second on every worker: skip building empty frames
         no_jobs = pd.DataFrame(columns=list(JOB_COLUMNS))
-        return CatalogRows(no_jobs, np.zeros((0, encoder.dim), np.float32), np.zeros(0), since_seq)
+        return CatalogRows(
+            no_jobs, np.zeros((0, encoder.dim), np.float32), np.zeros(0, np.int32), since_seq
+        )
     embeddings, occupation = derive(rows, store, encoder, occupations, taxonomy)
     seq = int(rows["seq"].max()) if len(rows) else since_seq
     return CatalogRows(jobs_from_postings(rows, taxonomy, occupation), embeddings, occupation, seq)
