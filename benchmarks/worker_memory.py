@@ -104,7 +104,7 @@ def primed_catalog(args: argparse.Namespace, market: Path, env: dict[str, str], 
         return primed
     tmp = work / "priming.sqlite"
     console.print("catalog: publishing the market and priming its embeddings (one start) ...")
-    url = publish_catalog(market, load_taxonomy(get_settings().data_dir), tmp, open_now=True)
+    url = publish_catalog(market, load_taxonomy(get_settings().data_dir), tmp)
     server = _server(args, env, url, 1, "separate", work / "priming.log")
     try:
         server.start()

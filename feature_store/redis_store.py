@@ -166,8 +166,10 @@ class RedisOnlineStore:
         self._put_field(f"{self._p}rc:{user_id}", key, bytes(payload), ttl)
 
     def _put_field(self, key: str, field: str, payload: bytes, ttl_s: float) -> None:
-        """Set one hash field with its own deadline; the key lives as long as its longest field."""
-        pipe = self._r.pipeline(transaction=True)
+        """Set one hash field with its own deadline; the key lives as long as its longest field.
+        One round trip without MULTI/EXEC: a reader between the commands sees the field with
+        the key's old deadline, which the field's own deadline makes harmless."""
+        pipe = self._r.pipeline(transaction=False)
         pipe.hset(key, field, _pack(self._clock() + ttl_s, payload))
         pipe.expire(key, _key_ttl(ttl_s), nx=True)
         pipe.expire(key, _key_ttl(ttl_s), gt=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,28 @@ def test_merge_keeps_one_row_each_with_the_most_specific_tag(rec: Recommender) -
     np.testing.assert_allclose(merged.scores["recall"], cosine, rtol=1e-5)
 
 
+def test_merge_keeps_the_title_searchs_scores_and_scores_the_other_rows(
+    rec: Recommender,
+) -> None:
+    query = rec.catalog.embeddings[0]
+    title = np.array([0, 1, 2, 3])
+    found = [title, np.array([2, 9]), np.array([3, 9, 11]), np.array([11, 12])]
+    exact = merge_sources(rec.catalog, query, found)
+    same = merge_sources(
+        rec.catalog, query, found, title_scores=rec.catalog.embeddings[title] @ query
+    )
+    np.testing.assert_array_equal(same.rows, exact.rows)
+    np.testing.assert_allclose(same.scores["recall"], exact.scores["recall"], rtol=1e-5)
+    shifted = rec.catalog.embeddings[title] @ query + 0.5  # told apart from a fresh product
+    merged = merge_sources(rec.catalog, query, found, title_scores=shifted)
+    score = dict(zip(merged.rows.tolist(), merged.scores["recall"].tolist(), strict=True))
+    cosine = {r: float(rec.catalog.embeddings[r] @ query) for r in score}
+    for row in (0, 1):  # found by the title search alone: its score is kept
+        assert score[row] == pytest.approx(cosine[row] + 0.5, abs=1e-5)
+    for row in (2, 3, 9, 11, 12):  # tagged by another source: scored here
+        assert score[row] == pytest.approx(cosine[row], abs=1e-5)
+
+
 def test_item_to_item_follows_applied_and_clicked_jobs(
     small_market: tuple[Market, Path], rec: Recommender
 ) -> None:
@@ -90,17 +113,14 @@ def test_item_to_item_follows_applied_and_clicked_jobs(
     assert float(np.median(sims)) > float(np.median(others))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (stop 19): since the seeker coder takes 32 candidates, the fresh source returns "
-    "jobs of the occupation outside occupation_pool's cut, so they are not its newest",
-)
 def test_popular_and_fresh_come_from_the_seekers_occupation(
     small_market: tuple[Market, Path], rec: Recommender
 ) -> None:
     market, _ = small_market
     row = _with_occupation(market, rec)
     ctx = _ctx(market, rec, row)
+    # the radius stays put: widened, the sources would search a wider pool than the one below
+    ctx.filters = replace(ctx.filters, widen_radius=False)
     occ = ctx.view().occupation
     n = len(rec.catalog)
     applies = np.zeros(n, np.float32)

@@ -32,21 +32,18 @@ def prepare_market(bench_dir: Path, jobs: int, seekers: int, days: int, seed: in
     return folder
 
 
-def publish_catalog(
-    market: Path, taxonomy: Taxonomy, database: Path, open_now: bool = False
-) -> str:
+def publish_catalog(market: Path, taxonomy: Taxonomy, database: Path) -> str:
     """A fresh SQLite catalog database holding the market's postings and seekers, published at
     the wall clock's now (the server serves from the database, on the wall clock); its URL.
-    `open_now`: the postings' dates moved by `posting_dates_now` (else a market simulated
-    months ago serves with every posting lapsed)."""
+    The postings' dates move by `posting_dates_now`: a market simulated months ago would
+    otherwise serve with every posting lapsed, and the load would measure empty lists."""
     database.unlink(missing_ok=True)
     url = f"sqlite:///{database.resolve()}"
     store = CatalogStore.open(url, migrate=True)
     try:
         loaded = Market.load(market, taxonomy)
         now = datetime.now(UTC).replace(tzinfo=None)
-        jobs = posting_dates_now(loaded.jobs, now) if open_now else loaded.jobs
-        publish_postings(store, jobs, now)
+        publish_postings(store, posting_dates_now(loaded.jobs, now), now)
         publish_seekers(store, loaded.seekers, now)
     finally:
         store.close()

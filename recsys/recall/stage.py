@@ -127,4 +127,6 @@ class RecallStage:
         if self.quotas is None:
             return Candidates(rows[known], {"recall": scores[known].astype(np.float32)})
         extra = extra_sources(self.index, self.catalog, ctx, flt, self.quotas)
-        return merge_sources(self.catalog, query, [rows[known], *extra], self.k)
+        return merge_sources(
+            self.catalog, query, [rows[known], *extra], self.k, title_scores=scores[known]
+        )

@@ -95,6 +95,9 @@ class ImpressionLog:
         self.flush()
 
     def _write(self, batch: list[ServedList]) -> None:
+        batch = [s for s in batch if len(s.job_ids)]  # an empty list shows nothing to log
+        if not batch:
+            return
         sizes = np.array([len(s.job_ids) for s in batch])
         request_id = np.repeat([s.request_id for s in batch], sizes)
         user_id = np.repeat([s.user_id for s in batch], sizes)

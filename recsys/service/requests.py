@@ -5,10 +5,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from feature_store.online import OnlineStore
 from recsys.core.context import Profile, RequestContext, check_remote_mode, request_context
 from recsys.service.clock import Clock
-from recsys.service.seekers import SeekerDirectory, request_history
+from recsys.service.seekers import (
+    SeekerDirectory,
+    first_seen_of,
+    profile_of,
+    request_history,
+)
 
 
 @dataclass
@@ -34,14 +41,21 @@ class RequestBuilder:
         self.clock = clock
 
     def for_user(self, user_id: str, options: RequestOptions) -> RequestContext:
-        """A request for a stored seeker; raises UnknownUserError for an id with no profile."""
-        return self.build(self.seekers.profile(user_id), options, user_id)
+        """A request for a stored seeker; raises UnknownUserError for an id with no profile.
+        The row is read once: profile and first-seen time both come from it."""
+        row = self.seekers.row(user_id)
+        return self.build(profile_of(row), options, user_id, first_seen_of(row))
 
     def build(
-        self, profile: Profile, options: RequestOptions, user_id: str | None = None
+        self,
+        profile: Profile,
+        options: RequestOptions,
+        user_id: str | None = None,
+        first_seen: np.datetime64 | None = None,
     ) -> RequestContext:
-        """The request for `profile`; a given user id adds the history the online store holds.
-        Raises ValueError for an unknown remote mode or a lat without a lon (or the reverse)."""
+        """The request for `profile`; a given user id adds the history the online store holds
+        (`first_seen` read from the directory when not given). Raises ValueError for an unknown
+        remote mode or a lat without a lon (or the reverse)."""
         check_remote_mode(options.remote)
         if (options.lat is None) != (options.lon is None):
             raise ValueError("give both lat and lon, or neither")
@@ -66,8 +80,8 @@ class RequestBuilder:
         ctx.filters.min_zone, ctx.filters.max_zone = options.min_seniority, options.max_seniority
         if user_id is not None:
             start = time.perf_counter()
-            ctx.history = request_history(
-                self.store.seeker_history(user_id), now, self.seekers.first_seen(user_id)
-            )
+            if first_seen is None:
+                first_seen = self.seekers.first_seen(user_id)
+            ctx.history = request_history(self.store.seeker_history(user_id), now, first_seen)
             ctx.timings_ms["history"] = (time.perf_counter() - start) * 1e3
         return ctx

@@ -37,6 +37,12 @@ def profile_of(row: dict[str, Any]) -> Profile:
     )
 
 
+def first_seen_of(row: dict[str, Any]) -> np.datetime64:
+    """When the stored seeker was created: the history's start for a user with no events."""
+    created: datetime = row["created_at"]
+    return np.datetime64(created.replace(tzinfo=None), "s")
+
+
 class SeekerDirectory:
     """Profiles by user id from the catalog database."""
 
@@ -57,10 +63,7 @@ class SeekerDirectory:
 
     def first_seen(self, user_id: str) -> np.datetime64 | None:
         row = self.table.get(user_id)
-        if row is None:
-            return None
-        created: datetime = row["created_at"]
-        return np.datetime64(created.replace(tzinfo=None), "s")
+        return None if row is None else first_seen_of(row)
 
     def __contains__(self, user_id: object) -> bool:
         return isinstance(user_id, str) and self.table.get(user_id) is not None
