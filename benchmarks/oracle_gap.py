@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"{args.jobs:,} jobs, {config.n_seekers:,} seekers, seed {args.seed}, held-out day "
         f"{test_day} ({int(table['requests'].iat[0])} requests), trained on "
         f"{report['train_rows']:,} rows ({report['train_applies']} applies), "
-        f"cuts {RECALL_K:,} / {COARSE_K}"
+        f"cuts {RECALL_K:,} / {COARSE_K}; rounds kept "
+        + ", ".join(f"{kind} {m['trees']}" for kind, m in report["models"].items())
     )
     columns = ["ndcg@10", "ndcg@10 / oracle", *KEPT_COLUMNS]
     print(f"{'policy':<16}" + "".join(f"{c:>20}" for c in columns))
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "test_day": test_day,
         "selected": report["selected"],
+        "trees": {kind: m["trees"] for kind, m in report["models"].items()},
         "table": table[columns].to_dict(orient="index"),
     }
 

@@ -17,7 +17,9 @@ and USS (pages only this process has). Modes (RECSYS_API_SHARED_MEMORY):
   share those pages copy-on-write (`recsys.service.workers`).
 
 The figure asked for: total PSS of the server with two workers minus with one ("second worker
-adds"), below 300 MB for `shared`.
+adds"), below 300 MB for `shared`. Then `--postings` postings are added through the API and
+every process is measured again: catalog changes must not unshare what the workers share
+(each applies them into spare rows, `recsys.core.growable`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from recsys.settings import get_settings
 
 MODES = ("separate", "shared")
 MB = 2**20
+#: the admin key the measured servers run with (they post the `--postings`)
+ADMIN_KEY = "worker-memory-bench"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,6 +61,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     p.add_argument("--modes", type=lambda s: s.split(","), default=list(MODES))
     p.add_argument("--requests", type=int, default=300, help="recommendations before measuring")
+    p.add_argument(
+        "--postings",
+        type=int,
+        default=20,
+        help="postings then added through the API, one per call (0: none), before a last measure",
+    )
     p.add_argument("--store", choices=("redis", "sqlite"), default="redis")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/14", help="flushed first")
     p.add_argument("--encoder", default="base")
@@ -121,7 +131,11 @@ def _server(
     port = free_port()
     cmd = [*recsys_command(), "serve", "--port", str(port), "--store", args.store]
     cmd += ["--workers", str(workers), "--database", url, "--encoder", args.encoder]
-    run_env = {**env, "RECSYS_API_SHARED_MEMORY": str(mode == "shared").lower()}
+    run_env = {
+        **env,
+        "RECSYS_API_SHARED_MEMORY": str(mode == "shared").lower(),
+        "RECSYS_API_ADMIN_KEY": ADMIN_KEY,
+    }
     return Server(cmd, run_env, log, port)
 
 
@@ -142,6 +156,27 @@ async def _requests(server: Server, users: list[str], n: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(n)))
     return {"requests": n, "statuses": statuses, "seconds": time.perf_counter() - t0}
+
+
+def add_postings(server: Server, n: int, poll_s: float) -> dict[str, Any]:
+    """`n` postings added one call at a time (each worker applies the others' changes from the
+    catalog feed), then a wait of three feed polls so that every worker has applied them all."""
+    statuses: dict[int, int] = {}
+    with httpx.Client(base_url=server.base_url, timeout=60) as client:
+        for i in range(n):
+            posting = {
+                "title": f"Registered Nurse, ward {i}",
+                "company": "Memory Bench Hospital",
+                "city": "Austin",
+                "state": "TX",
+                "lat": 30.27,
+                "lon": -97.74,
+                "skills": ["Patient care"],
+            }
+            r = client.post("/v1/jobs", json={"jobs": [posting]}, headers={"X-API-Key": ADMIN_KEY})
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+    time.sleep(3 * poll_s + 1.0)
+    return {"postings": n, "statuses": statuses}
 
 
 def wait_all_ready(server: Server, workers: int, timeout_s: float) -> float:
@@ -209,14 +244,23 @@ def measure(
         result["memory"] = process_memory(server.pid)
         workers_now = {p["pid"] for p in result["memory"] if p["role"] == "worker"}
         workers_ready = {p["pid"] for p in result["memory_ready"] if p["role"] == "worker"}
+        if args.postings:
+            result["added"] = add_postings(server, args.postings, get_settings().catalog_poll_s)
+            result["memory_after_postings"] = process_memory(server.pid)
+            workers_now |= {
+                p["pid"] for p in result["memory_after_postings"] if p["role"] == "worker"
+            }
         result["workers_restarted"] = sorted(workers_now - workers_ready)
         if result["workers_restarted"]:
             console.print(f"[red]workers restarted during the run: {workers_now ^ workers_ready}")
     finally:
         result["shutdown"] = server.stop()
         result["log"] = log_problems(server.log_path)
-    procs = result["memory"]
-    result["total"] = {k: sum(p[k] for p in procs) for k in ("rss_mb", "pss_mb", "uss_mb")}
+    for name in ("memory", "memory_after_postings"):
+        if name in result:
+            procs = result[name]
+            total = {k: sum(p[k] for p in procs) for k in ("rss_mb", "pss_mb", "uss_mb")}
+            result["total" if name == "memory" else "total_after_postings"] = total
     return result
 
 
@@ -250,6 +294,21 @@ def report(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cols = ["mode", "RSS MiB", "PSS MiB", "USS MiB"]
         rows = [[a["mode"], a["added_rss_mb"], a["added_pss_mb"], a["added_uss_mb"]] for a in added]
         console.print(table("the second worker adds (total with 2 minus total with 1)", cols, rows))
+    changed = [r for r in runs if "total_after_postings" in r]
+    if changed:
+        cols = ["mode", "workers", "postings", "PSS MiB before", "PSS MiB after", "growth MiB"]
+        rows = [
+            [
+                r["mode"],
+                r["workers"],
+                r["added"]["postings"],
+                r["total"]["pss_mb"],
+                r["total_after_postings"]["pss_mb"],
+                r["total_after_postings"]["pss_mb"] - r["total"]["pss_mb"],
+            ]
+            for r in changed
+        ]
+        console.print(table("after postings added through the API (total PSS)", cols, rows))
     return added
 
 

@@ -99,6 +99,17 @@ class Settings(BaseSettings):
     encoder_noise_rate: float = 0.3
     # Freeze the word-embedding table (half the weights): faster CPU steps, less forgetting.
     encoder_freeze_embeddings: bool = True
+    # Freeze the embeddings and this many lowest transformer blocks (no backward through them).
+    # 2 gives 1.3-1.4x the CPU steps/s on top of the length chunks; off until a quality run says
+    # the extra steps outweigh the frozen blocks.
+    encoder_frozen_layers: int = 0
+    # bf16 autocast for the forward pass and loss on CPU too (CUDA always uses it); measured
+    # slower on an avx512_bf16 CPU without AMX.
+    encoder_cpu_bf16: bool = False
+    # A CPU training step's forward runs over length-sorted chunks of at most this many padded
+    # tokens, each padded to its own longest title (0: one forward padded to the step's longest).
+    # Same vectors; 512 gave 2.4x the CPU steps/s on the demo's batches (1024: 2.1x, 256: as 512).
+    encoder_train_chunk_tokens: int = 512
     encoder_learning_rate: float = 1e-4
     encoder_heldout_fraction: float = 0.1
     # Held-out O*NET titles (queries) in the retrieval evaluation a trained encoder carries.
@@ -108,6 +119,12 @@ class Settings(BaseSettings):
     # onnxruntime intra-op threads for encoding small requests (0: onnxruntime decides). Bulk
     # encodes (catalogs) run one single-threaded call per core whatever this says.
     encoder_onnx_threads: int = 0
+    # Serve the encoder's ONNX graph with int8 weights (per-channel dynamic quantisation): on
+    # the base encoder it lost 0.0007 / 0.0013 MAP (O*NET / ESCO) for 2.8x bulk titles/s and a
+    # cold title several times cheaper (`python -m benchmarks.encoder_int8`). Vectors of the
+    # int8 graph carry their own fingerprint (`<fingerprint>-int8`), so stored embeddings and
+    # indexes of one kind are never mixed with the other.
+    encoder_onnx_int8: bool = True
 
     # Coarse ranking: weights of the composite score, and the cut (recsys.ranking.coarse says
     # how they were chosen).

@@ -90,6 +90,68 @@ def test_save_load_round_trip(fitted: ApplyRateRanker, tmp_path: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
 
 
+def test_truncated_scores_like_the_first_rounds(fitted: ApplyRateRanker, tmp_path: Path) -> None:
+    X, _ = synthetic(seed=6, n_rows=500)
+    short = fitted.truncated(25)
+    assert (short.n_trees, short.get_params()["n_estimators"], fitted.n_trees) == (25, 25, 60)
+    np.testing.assert_allclose(short.predict(X), fitted.predict_native(X, 25), atol=1e-5)
+    assert not np.allclose(short.predict(X), fitted.predict(X), atol=1e-3)
+    reloaded = load_ranker(short.save(tmp_path / "short"))
+    np.testing.assert_array_equal(reloaded.predict(X), short.predict(X))
+    with pytest.raises(ValueError, match="n_trees"):
+        fitted.truncated(61)
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "xgboost"])
+def test_monotone_constraints_hold_along_every_row(kind: str) -> None:
+    # the truth rises with feature_0 and falls with feature_1; constrained the other way round,
+    # the model's score must still move only the constrained way when one feature is swept
+    X, y = synthetic()
+    model = make_ranker(
+        kind, n_estimators=40, min_child_samples=20, n_jobs=1, monotone={NAMES[0]: -1, NAMES[1]: 1}
+    ).fit(X, y, feature_names=NAMES)
+    rows, _ = synthetic(seed=8, n_rows=50)
+    sweep = np.linspace(-3, 3, 25, dtype=np.float32)
+    for column, direction in ((0, -1), (1, 1)):
+        grid = np.repeat(rows, len(sweep), axis=0)
+        grid[:, column] = np.tile(sweep, len(rows))
+        steps = np.diff(model.predict(grid).reshape(len(rows), len(sweep)), axis=1)
+        assert (direction * steps >= -1e-6).all()
+    with pytest.raises(ValueError, match="not_a_feature"):
+        make_ranker(kind, monotone={"not_a_feature": 1}).fit(X, y, feature_names=NAMES)
+
+
+@pytest.mark.parametrize(("kind", "objective"), CASES)
+def test_boosted_from_a_prior_feature(kind: str, objective: str, tmp_path: Path) -> None:
+    # the trees start from a logistic fit on feature_0 (the truth's strongest term): with no
+    # trees worth keeping the model orders rows by that feature alone, and both predicts, the
+    # truncated copy and the saved folder all add the same prior
+    X, y = synthetic()
+    group = np.full(N_ROWS // LIST_SIZE, LIST_SIZE) if objective == "lambdarank" else None
+    model = make_ranker(
+        kind,
+        objective=objective,
+        n_estimators=30,
+        min_child_samples=20,
+        n_jobs=1,
+        prior_feature=NAMES[0],
+    ).fit(X, y, group=group, feature_names=NAMES)
+    intercept, slope = model.prior_
+    assert slope > 0.5 and intercept < -1  # rises with feature_0; ~5% positives
+    rows, labels = synthetic(seed=9)
+    np.testing.assert_allclose(model.predict(rows), model.predict_native(rows), atol=1e-5)
+    short = model.truncated(1)
+    np.testing.assert_allclose(short.predict(rows), model.predict_native(rows, 1), atol=1e-5)
+    # one shallow tree barely moves the prior's order
+    assert (
+        roc_auc_score(labels, short.predict(rows))
+        > roc_auc_score(labels, np.nan_to_num(rows[:, 0])) - 0.02
+    )
+    reloaded = load_ranker(model.save(tmp_path / "prior"))
+    assert reloaded.prior_ == model.prior_
+    np.testing.assert_array_equal(reloaded.predict(rows), model.predict(rows))
+
+
 def test_feature_importance_names_every_feature(fitted: ApplyRateRanker) -> None:
     gains = fitted.feature_importance()
     assert list(gains) == NAMES

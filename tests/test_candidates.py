@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from feature_store.events import EMPLOYER_EVENT_TYPES, SEEKER_EVENT_TYPES, read_events
-from recsys.candidates.features import FEATURE_NAMES, PairPostings, pair_features
+from recsys.candidates.features import FEATURE_INDEX, FEATURE_NAMES, PairPostings, pair_features
+from recsys.candidates.fit_model import MONOTONE
 from recsys.candidates.recommender import CandidateRecommender
 from recsys.candidates.rerank import CandidateRerank
 from recsys.candidates.seeker_index import SeekerFilter
+from recsys.candidates.training_data import labelled_screens
 from recsys.core.folder import EMPLOYER_EVENTS_DIR, EVENTS_DIR
 from recsys.data.geo import haversine_km
 from recsys.lifecycle.candidate_training import (
@@ -133,9 +135,41 @@ def test_serving_and_training_compute_the_same_rows(data: CandidateData):
     np.testing.assert_array_equal(served, logged)
 
 
+def test_screens_label_a_shortlist_from_its_own_list_only():
+    ts = pd.Timestamp("2026-01-05 09:00", tz="UTC")
+    employer = pd.DataFrame(
+        {
+            "type": ["candidate_impression"] * 3 + ["shortlist", "shortlist"],
+            "request_id": ["list-a", "list-a", "list-b", "list-a", "apply-7"],
+            "user_id": ["u1", "u2", "u1", "u1", "u2"],
+            "job_id": [10, 10, 10, 10, 10],
+            "ts": [ts] * 5,
+        }
+    )
+    screens = labelled_screens(employer)
+    got = {(r.user_id, r.positive) for r in screens.itertuples()}
+    # u1 shortlisted from list a, not from list b; u2's shortlist answered an application
+    assert sorted(got) == [("u1", False), ("u1", True), ("u2", False)]
+    assert not screens["applied"].any()
+
+
 @pytest.fixture(scope="module")
 def trained(data: CandidateData):
     return train_candidate_model(data, held_out_day=2, seed=7)
+
+
+def test_fit_model_is_monotone_where_the_direction_is_known(data: CandidateData, trained):
+    model, stats = trained
+    assert stats["recruiter screens"] > 0 and stats["screen shortlists"] > 0
+    rows = data.training_set(0, 1).X[:200]
+    for name, direction in MONOTONE.items():
+        lo, hi = rows.copy(), rows.copy()
+        column = rows[:, FEATURE_INDEX[name]]
+        step = np.nanmax(column) - np.nanmin(column) + 1.0
+        hi[:, FEATURE_INDEX[name]] = np.nan_to_num(column, nan=0.0) + step
+        lo[:, FEATURE_INDEX[name]] = np.nan_to_num(column, nan=0.0)
+        change = direction * (model.predict(hi) - model.predict(lo))
+        assert (change >= -1e-6).all(), name
 
 
 def test_fit_model_beats_the_baseline_on_the_held_out_day(data: CandidateData, trained):
@@ -176,7 +210,7 @@ def test_recommender_serves_k_with_reasons_and_caps_exposure(data: CandidateData
 
 
 def test_finder_excludes_applicants_and_shapes_the_response(
-    small_market: tuple[Market, Path], recommender: Recommender, trained
+    small_market: tuple[Market, Path], recommender: Recommender, data: CandidateData, trained
 ):
     market, folder = small_market
     model, _ = trained
@@ -198,6 +232,8 @@ def test_finder_excludes_applicants_and_shapes_the_response(
     job_id = int(applied["job_id"].value_counts().index[0])
     catalog = recommender.catalog
     row = int(catalog.rows_of(np.array([job_id]))[0])
+    # the service codes seekers' occupations as training did
+    np.testing.assert_array_equal(finder.recommender.index.pool.occupation, data.pool.occupation)
     body = finder.candidates(catalog, row, 50, None, _now(market, 3.0))
     assert body["job_id"] == job_id and len(body["items"]) == 50
     users = {item["user_id"] for item in body["items"]}

@@ -142,12 +142,14 @@ def test_train_select_and_evaluate(
     bias = position_bias_table(model, X, 10)
     print(bias.to_string())
     assert bias["estimated"].iat[-1] < bias["estimated"].iat[0]  # lower slots: fewer applies
-    # The GBDT trained on the logged rows ranks far better than popularity. Since the coarse
-    # score weighs occupation affinity, skill coverage and seniority it ranks better still
-    # (measured: coarse 0.83, GBDT 0.73, popularity 0.27): two days of a 3k-job market are too
-    # few applies for the GBDT to learn more than the rule knows; that is the open gap (issue 15).
+    # The GBDT is boosted from the coarse score and keeps only the rounds that help on the
+    # validation lists, so it at least matches the rule it starts from (it fell to 0.73 against
+    # coarse 0.83 when 300 fixed rounds overfit a day's few hundred applies) and ranks far
+    # better than popularity. Beating coarse by much needs more applies than a day of a small
+    # market logs (the open gap, issue 15).
     selected = table.loc[report["selected"], "ndcg@10 / oracle"]
-    assert selected > table.loc["popularity", "ndcg@10 / oracle"] + 0.2 and selected > 0.6
+    assert selected >= table.loc["coarse", "ndcg@10 / oracle"] - 0.02, table
+    assert selected > table.loc["popularity", "ndcg@10 / oracle"] + 0.3
     assert table.loc["coarse", "ndcg@10"] > table.loc["popularity", "ndcg@10"]
 
 

@@ -8,16 +8,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from recsys.data.taxonomy import Taxonomy
 from recsys.recall import encoder as encoder_module
 from recsys.recall.encoder import METADATA_FILE, EncoderError, TitleEncoder, read_metadata
 from recsys.recall.encoder_batches import TripletSampler, esco_sampler, hierarchy_pools
 from recsys.recall.encoder_training import (
+    TrainingConfig,
+    embed_by_length,
     esco_training_labels,
+    fit,
     lr_factor,
     own_results,
     train_encoder,
+    transformer_layers,
 )
 from recsys.recall.title_benchmarks import heldout_esco
 from recsys.recall.title_noise import TitleNoiser
@@ -28,13 +33,16 @@ TITLES = ["React Developer", "JavaScript Engineer", "Registered Nurse", "ICU RN 
 
 @pytest.fixture(scope="module")
 def base() -> TitleEncoder:
-    return TitleEncoder.load("base")
+    """The float graph: its vectors do not depend on the batch (the int8 graph quantises its
+    activations per call; tests/test_onnx_int8.py covers it)."""
+    return TitleEncoder.load("base", int8=False)
 
 
-def test_onnx_matches_torch(base: TitleEncoder) -> None:
-    assert base.backend == "onnx"
+def test_onnx_matches_torch() -> None:
+    float_graph = TitleEncoder.load("base", cache_size=0, int8=False)
+    assert float_graph.backend == "onnx"
     torch_encoder = TitleEncoder.load("base", backend="torch", cache_size=0)
-    a, b = base.encode(TITLES), torch_encoder.encode(TITLES)
+    a, b = float_graph.encode(TITLES), torch_encoder.encode(TITLES)
     assert a.shape == (4, 384) and a.dtype == np.float32
     assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
     assert (a * b).sum(axis=1).min() > 0.9999
@@ -76,7 +84,7 @@ def test_bulk_encode_matches_the_one_call_path(
     monkeypatch.setattr(encoder_module, "BULK_BATCH_TOKENS", 64)  # several batches
     monkeypatch.setattr(encoder_module, "available_cores", lambda: 2)  # side by side
     asked = titles + titles[::3]
-    bulk = TitleEncoder.load("base", cache_size=0).encode(asked)
+    bulk = TitleEncoder.load("base", cache_size=0, int8=False).encode(asked)
     assert bulk.shape == (len(asked), base.dim) and bulk.dtype == np.float32
     reference = _one_padded_call(base, titles)
     cosine = (bulk[: len(titles)] * reference).sum(axis=1)
@@ -134,7 +142,7 @@ def test_train_writes_a_self_describing_folder(taxonomy: Taxonomy, tmp_path: Pat
     assert meta["trained"] and meta["training"]["steps"] == 2
     assert meta["onnx"]["min_cosine_vs_torch"] > 0.999
     assert (out / "benchmark" / "qrels.txt").is_file()
-    encoder = TitleEncoder.load(out)
+    encoder = TitleEncoder.load(out, int8=False)
     assert encoder.fingerprint == meta["fingerprint"] and encoder.dim == 384
     assert not (tmp_path / "enc.partial").exists()
 
@@ -213,3 +221,76 @@ def test_noiser_decorates_a_share_of_titles_reproducibly() -> None:
     assert noisy == TitleNoiser(("Austin, TX",), rate=0.5, seed=1)(titles)
     assert TitleNoiser(("Austin, TX",), rate=0.0, seed=1)(titles) == titles
     assert any("RN" in t or "Sr." in t or "Austin, TX" in t for t in noisy)
+
+
+class _FixedBatches:
+    """Always the same O*NET batch, so one step's weight change is attributable."""
+
+    def __init__(self, sampler: TripletSampler, batch_size: int):
+        self.batch = sampler.sample(batch_size)
+
+    def sample(self, batch_size: int):  # noqa: ANN201 - a TitleBatch, as GroupSampler.sample
+        return self.batch
+
+
+@pytest.mark.parametrize("cpu_bf16", [False, True])
+def test_frozen_layers_stay_fixed_and_the_rest_trains(taxonomy: Taxonomy, cpu_bf16: bool) -> None:
+    """With two blocks frozen, one step over length chunks moves the upper blocks only
+    (embeddings, blocks 0-1 bit-identical), under fp32 and CPU bf16 autocast; finite loss."""
+    from sentence_transformers import SentenceTransformer
+
+    from recsys.recall.encoder import base_model_dir
+
+    model = SentenceTransformer(str(base_model_dir()), device="cpu")
+    model.max_seq_length = 32
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    config = TrainingConfig(
+        budget_steps=1,
+        budget_minutes=None,
+        batch_size=8,
+        learning_rate=1e-3,
+        seed=1,
+        max_seq_length=32,
+        heldout_fraction=0.1,
+        device="cpu",
+        warmup_fraction=0.0,
+        freeze_embeddings=True,
+        frozen_layers=2,
+        cpu_bf16=cpu_bf16,
+        chunk_tokens=64,
+    )
+    sampler = TripletSampler(taxonomy, split_titles(taxonomy, seed=1).train, seed=1)
+    result = fit(model, _FixedBatches(sampler, 8), config)  # type: ignore[arg-type]
+    assert np.isfinite(result["first_loss"])
+    moved = {
+        name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])
+    }
+    assert not {n for n in moved if "embeddings" in n or ".layer.0." in n or ".layer.1." in n}
+    assert {n for n in moved if ".layer.5." in n} and {n for n in moved if ".layer.2." in n}
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    layers = transformer_layers(model)
+    assert len(layers) == 6 and not any(p.requires_grad for p in layers[0].parameters())
+
+
+def test_length_chunks_give_the_one_forward_vectors_in_order() -> None:
+    """Short and long (noisy) titles interleaved: chunked forwards, each padded to its own
+    longest, return the vectors of one forward padded to the longest, in the input order."""
+    from sentence_transformers import SentenceTransformer
+
+    from recsys.recall.encoder import base_model_dir
+
+    model = SentenceTransformer(str(base_model_dir()), device="cpu")
+    model.max_seq_length = 32
+    titles = [
+        "Registered Nurse",
+        "Sr. RN - Night Shift | Austin, TX - $25 - $32/hour Sign-On Bonus",
+        "Welder",
+        "Warehouse Associate - Make $31 to $39/hour, Houston, TX",
+        "Software Engineer II",
+    ] * 6
+    with torch.no_grad():
+        one = embed_by_length(model, titles, "cpu", chunk_tokens=0)
+        chunked = embed_by_length(model, titles, "cpu", chunk_tokens=48)
+    assert chunked.shape == one.shape == (30, 384)
+    assert (one * chunked).sum(dim=1).min() > 0.99999
+    assert not torch.allclose(chunked[0], chunked[1])

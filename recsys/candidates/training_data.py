@@ -4,8 +4,10 @@ A row is one seeker impression of a posting (the seeker-side event log: what the
 `applied` is whether that seeker applied to that posting, `positive` whether the employer then
 answered positively (a `shortlist` employer event on the application). Features come from
 `pair_features`, the function serving uses, over the seeker's stored profile and the posting.
-Recruiter sessions (candidate impressions, views, contacts) tell what recruiters liked but not
-whether the seeker would apply; they are counted for the report but are not labels here.
+Recruiter sessions tell what recruiters liked but not whether the seeker would apply: they are
+no apply labels, but `labelled_screens` makes them employer-fit labels (a candidate impression,
+`positive` when the recruiter shortlisted that seeker from that list). Screens reach seekers the
+seekers' own searches never paired with the posting, which the applications alone do not.
 """
 
 from __future__ import annotations
@@ -29,25 +31,45 @@ class CandidateTrainingSet:
     applied: np.ndarray
     positive: np.ndarray
     keys: pd.DataFrame  # user_id, job_id, ts
+    clicked: np.ndarray  # the seeker clicked (or applied); False for recruiter screens
 
     def __len__(self) -> int:
         return len(self.X)
 
 
 def labelled_impressions(events: pd.DataFrame, employer_events: pd.DataFrame) -> pd.DataFrame:
-    """One row per (seeker, posting) impressed: user_id, job_id, ts (first impression), applied,
-    positive."""
+    """One row per (seeker, posting) impressed: user_id, job_id, ts (first impression), clicked
+    (a click or an apply), applied, positive."""
     imp = events.loc[events["type"] == "impression", ["user_id", "job_id", "ts"]]
     imp = imp.sort_values("ts", kind="stable").drop_duplicates(["user_id", "job_id"])
     applied = events.loc[events["type"] == "apply", ["user_id", "job_id"]].drop_duplicates()
+    clicked = events.loc[events["type"] == "click", ["user_id", "job_id"]].drop_duplicates()
     shortlisted = employer_events.loc[
         employer_events["type"] == "shortlist", ["user_id", "job_id"]
     ].drop_duplicates()
     out = imp.merge(applied.assign(applied=True), on=["user_id", "job_id"], how="left")
+    out = out.merge(clicked.assign(clicked=True), on=["user_id", "job_id"], how="left")
     out = out.merge(shortlisted.assign(positive=True), on=["user_id", "job_id"], how="left")
     out["applied"] = out["applied"].fillna(False).astype(bool)
     out["positive"] = out["positive"].fillna(False).astype(bool) & out["applied"]
+    out["clicked"] = out["clicked"].fillna(False).astype(bool) | out["applied"]
     return out.reset_index(drop=True)
+
+
+def labelled_screens(employer_events: pd.DataFrame) -> pd.DataFrame:
+    """One row per (list, seeker, posting) a recruiter was shown: user_id, job_id, ts, clicked
+    and applied (False: a screen is no seeker action), positive (shortlisted from that list).
+    A shortlist belongs to the list with its request id, so answers to applications (their own
+    request ids) do not count here."""
+    keys = ["request_id", "user_id", "job_id"]
+    shown = employer_events.loc[employer_events["type"] == "candidate_impression", [*keys, "ts"]]
+    shown = shown.sort_values("ts", kind="stable").drop_duplicates(keys)
+    picked = employer_events.loc[employer_events["type"] == "shortlist", keys].drop_duplicates()
+    out = shown.merge(picked.assign(positive=True), on=keys, how="left")
+    out["positive"] = out["positive"].fillna(False).astype(bool)
+    out["applied"] = False
+    out["clicked"] = False
+    return out[["user_id", "job_id", "ts", "clicked", "applied", "positive"]].reset_index(drop=True)
 
 
 def build_training_set(
@@ -60,8 +82,9 @@ def build_training_set(
     job_embeddings: np.ndarray,
     rules: CoarseRules | None = None,
 ) -> CandidateTrainingSet:
-    """Feature rows for labelled pairs (`labelled_impressions`); pairs whose seeker or posting
-    is unknown are dropped. `rules`: the coarse rules serving uses (their score is a feature)."""
+    """Feature rows for labelled pairs (`labelled_impressions`, `labelled_screens`); pairs whose
+    seeker or posting is unknown are dropped. `rules`: the coarse rules serving uses (their
+    score is a feature)."""
     rules = rules or CoarseRules()
     row_of_job = pd.Series(np.arange(len(jobs)), index=jobs["job_id"].to_numpy(np.int64))
     job_rows = row_of_job.reindex(pairs["job_id"].to_numpy(np.int64)).to_numpy()
@@ -78,4 +101,5 @@ def build_training_set(
         applied=pairs["applied"].to_numpy(bool),
         positive=pairs["positive"].to_numpy(bool),
         keys=pairs[["user_id", "job_id", "ts"]],
+        clicked=pairs["clicked"].to_numpy(bool),
     )

@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
+from recsys.core.growable import append_rows, with_room
 from recsys.core.popularity import Popularity, count_events
 from recsys.data.taxonomy import Taxonomy
 from recsys.jobs import JobArrays, check_catalog
@@ -85,12 +86,16 @@ class ServingCatalog:
     duplicate_key: np.ndarray = field(init=False)
     #: (sorted job ids, their rows), swapped as one object so a reader never sees a mix
     _id_lookup: tuple[np.ndarray, np.ndarray] = field(init=False)
+    #: the rows of `embeddings` and spare ones after them: appends write there in place
+    _embedding_buffer: np.ndarray = field(init=False, repr=False, compare=False)
     #: (the vectorizer, its analyzer): built once per fitted vectorizer, a merge refits it
     _analyzer: tuple[CountVectorizer, Callable[[str], list[str]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
+        self._embedding_buffer = with_room(np.asarray(self.embeddings, np.float32))
+        self.embeddings = self._embedding_buffer[: len(self.embeddings)]
         self.company = self.jobs["company_id"].to_numpy(np.int64)
         self.duplicate_key = duplicate_keys(self.jobs)
         self._id_lookup = _id_lookup(self.arrays.job_id)
@@ -158,6 +163,8 @@ class ServingCatalog:
 
         Live requests may read the catalog meanwhile: every column is replaced by a longer copy,
         and the id lookup last, so a job becomes findable only once all its columns exist. The
+        embeddings, the largest column, are written into spare rows past the ones in use (a
+        longer view is swapped in), so forked workers keep sharing the rows they had. The
         title vocabulary stays the one fitted at build time (new words do not count for title
         overlap until the next rebuild). Callers serialise appends (the service holds a lock).
         """
@@ -167,7 +174,11 @@ class ServingCatalog:
             raise ValueError(f"job ids already in the catalog: {jobs['job_id'][clash].tolist()}")
         n = len(jobs)
         merged = pd.concat([self.jobs, jobs], ignore_index=True)
-        self.embeddings = np.concatenate([self.embeddings, np.asarray(embeddings, np.float32)])
+        used = len(self.embeddings)
+        self._embedding_buffer = append_rows(
+            self._embedding_buffer, used, np.asarray(embeddings, np.float32)
+        )
+        self.embeddings = self._embedding_buffer[: used + n]
         self.occupation = np.concatenate([self.occupation, np.asarray(occupation, np.int32)])
         self.skills = sp.vstack([self.skills, self.taxonomy.skill_matrix(jobs["skills"])]).tocsr()
         self.titles = sp.vstack([self.titles, self.vectorizer.transform(jobs["title"])]).tocsr()
@@ -183,8 +194,11 @@ class ServingCatalog:
     ) -> None:
         """Overwrite existing rows (same job ids, in `rows` order) with changed postings.
 
-        Like `append`, every column is swapped for an updated copy, so a request in flight reads
-        either the old posting or the new one. Popularity counts stay with the job.
+        Like `append`, every column but the embeddings is swapped for an updated copy, so a
+        request in flight reads either the old posting or the new one. The changed rows of the
+        embeddings are written in place (a copy would unshare the whole matrix in every forked
+        worker): a request scoring that posting at that moment may read its new vector with its
+        old columns. Popularity counts stay with the job.
         """
         jobs = check_catalog(jobs)
         rows = np.asarray(rows, np.int64)
@@ -200,11 +214,10 @@ class ServingCatalog:
                 merged[col] = column
             else:
                 merged.loc[rows, col] = values
-        embeddings_new = self.embeddings.copy()
-        embeddings_new[rows] = np.asarray(embeddings, np.float32)
+        self._embedding_buffer[rows] = np.asarray(embeddings, np.float32)
         occupation_new = self.occupation.copy()
         occupation_new[rows] = np.asarray(occupation, np.int32)
-        self.embeddings, self.occupation = embeddings_new, occupation_new
+        self.occupation = occupation_new
         self.skills = self.taxonomy.skill_matrix(merged["skills"])
         self.titles = self.vectorizer.transform(merged["title"]).tocsr()
         self.company = merged["company_id"].to_numpy(np.int64)

@@ -23,13 +23,14 @@ import scipy.sparse as sp
 from feature_store.events import read_events
 from recsys.candidates.evaluation import ndcg_against_oracle, pool_scores
 from recsys.candidates.fit_model import FitModel
-from recsys.candidates.pool import Posting, SeekerPool
+from recsys.candidates.pool import Posting, SeekerPool, infer_seeker_occupations
 from recsys.candidates.recommender import CandidateRecommender
 from recsys.candidates.seeker_index import SeekerIndex
 from recsys.candidates.training_data import (
     CandidateTrainingSet,
     build_training_set,
     labelled_impressions,
+    labelled_screens,
 )
 from recsys.core.folder import EMPLOYER_EVENTS_DIR, EVENTS_DIR
 from recsys.market.employer import oracle_value
@@ -63,7 +64,7 @@ class CandidateData:
         titles = market.seekers["desired_title"].astype(str).tolist()
         seeker_emb = encoder.encode(titles)
         seeker_skills = tax.skill_matrix(market.seekers["skills"])
-        seeker_occ, _ = occupations.classify(seeker_emb, seeker_skills)
+        seeker_occ = infer_seeker_occupations(occupations, seeker_emb, seeker_skills)
         job_emb = encoder.encode(market.jobs["title"].astype(str).tolist())
         job_skills = tax.skill_matrix(market.jobs["skills"])
         job_occ, _ = occupations.classify(job_emb, job_skills)
@@ -85,8 +86,8 @@ class CandidateData:
         row = self.market.jobs.iloc[int(job_row)].to_dict()
         return Posting.from_row(row, self.market.taxonomy, int(self.job_occupation[job_row]))
 
-    def training_set(self, first_day: int, last_day: int) -> CandidateTrainingSet:
-        """Labelled impressions of the days [first_day, last_day] (days since the start)."""
+    def _events(self, first_day: int, last_day: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(seeker events, employer events) of the days [first_day, last_day]."""
         start = self.market.config.start
         lo, hi = start + timedelta(days=first_day), start + timedelta(days=last_day)
         events = read_events(self.folder / EVENTS_DIR, lo, hi)
@@ -94,7 +95,18 @@ class CandidateData:
         employer = pd.concat(
             [read_events(self.folder / EMPLOYER_EVENTS_DIR, lo, hi), events], ignore_index=True
         )
-        pairs = labelled_impressions(events, employer)
+        return events, employer
+
+    def training_set(self, first_day: int, last_day: int) -> CandidateTrainingSet:
+        """Labelled impressions of the days [first_day, last_day] (days since the start)."""
+        events, employer = self._events(first_day, last_day)
+        return self._rows(labelled_impressions(events, employer))
+
+    def screening_set(self, first_day: int, last_day: int) -> CandidateTrainingSet:
+        """Recruiter screens of the days [first_day, last_day] (`labelled_screens`)."""
+        return self._rows(labelled_screens(self._events(first_day, last_day)[1]))
+
+    def _rows(self, pairs: pd.DataFrame) -> CandidateTrainingSet:
         return build_training_set(
             pairs,
             self.pool,
@@ -113,11 +125,23 @@ def train_candidate_model(
     if held_out_day < 1:
         raise ValueError("the held-out day must leave at least one day to train on")
     rows = data.training_set(0, held_out_day - 1)
-    model = FitModel.fit(rows.X, rows.applied, rows.positive, seed=seed)
+    screens = data.screening_set(0, held_out_day - 1)
+    model = FitModel.fit(
+        rows.X,
+        rows.applied,
+        rows.positive,
+        seed,
+        screened_X=screens.X,
+        screened_positive=screens.positive,
+        clicked=rows.clicked,
+    )
     stats = {
         "rows": len(rows),
+        "clicks": int(rows.clicked.sum()),
         "applies": int(rows.applied.sum()),
         "positive answers": int(rows.positive.sum()),
+        "recruiter screens": len(screens),
+        "screen shortlists": int(screens.positive.sum()),
         "train days": f"0-{held_out_day - 1}",
     }
     return model, stats

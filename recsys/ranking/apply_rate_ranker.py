@@ -37,6 +37,17 @@ class ApplyRateRanker(BaseEstimator, ABC):
     bounds the compiled evaluation's steps), at least 100 rows per leaf so rare positives do not
     yield single-row leaves, and seeded row/column subsampling. Training is deterministic for a
     given seed and thread count.
+
+    `monotone` maps feature names to +1 (the score may only rise with the feature) or -1 (only
+    fall); where the direction is known this keeps a model fit on few positives from learning
+    noise such as "more skills matched, lower score". Features it does not name are free.
+
+    `prior_feature` boosts the trees from a prior instead of a constant: a logistic fit of the
+    labels on that one feature (learned as `prior_`, intercept and slope) is the initial margin,
+    and the trees learn corrections to it. With the coarse score as the prior, a model fit on a
+    few hundred applies keeps the rule's full ordering where the trees know nothing better,
+    rather than the coarse steps of a few leaves. The prior is part of the model: both predicts
+    add it, and `ranker.json` stores it next to the library's file.
     """
 
     kind: ClassVar[str]
@@ -56,6 +67,8 @@ class ApplyRateRanker(BaseEstimator, ABC):
         reg_lambda: float = 1.0,
         random_state: int = 42,
         n_jobs: int = 2,
+        monotone: dict[str, int] | None = None,
+        prior_feature: str | None = None,
     ):
         self.objective = objective
         self.n_estimators = n_estimators
@@ -69,10 +82,27 @@ class ApplyRateRanker(BaseEstimator, ABC):
         self.reg_lambda = reg_lambda
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.monotone = monotone
+        self.prior_feature = prior_feature
 
     @property
     def feature_names(self) -> list[str]:
         return list(self.feature_names_)
+
+    @property
+    def n_trees(self) -> int:
+        """Boosting rounds the fitted model holds."""
+        return self.forest_.n_trees
+
+    def _monotone_vector(self) -> list[int]:
+        """`monotone` as one constraint per feature column, in column order (0: free)."""
+        wanted = self.monotone or {}
+        unknown = set(wanted) - set(self.feature_names_)
+        if unknown:
+            raise ValueError(f"monotone names features the model does not have: {sorted(unknown)}")
+        if any(v not in (-1, 0, 1) for v in wanted.values()):
+            raise ValueError(f"monotone directions must be -1, 0 or 1, got {wanted}")
+        return [int(wanted.get(name, 0)) for name in self.feature_names_]
 
     def fit(
         self,
@@ -94,7 +124,12 @@ class ApplyRateRanker(BaseEstimator, ABC):
             raise ValueError(f"{len(names)} feature names for {X.shape[1]} columns")
         group = self._check_group(group, X.shape[0])
         self.feature_names_ = names
-        self.booster_ = self._train(X, y, group)
+        init = None
+        if self.prior_feature is not None:
+            column = X[:, self._prior_column()]
+            self.prior_ = logistic_prior(column, y)
+            init = self._prior_margin(column)
+        self.booster_ = self._train(X, y, group, init)
         self.forest_ = self._compile()
         return self
 
@@ -108,11 +143,34 @@ class ApplyRateRanker(BaseEstimator, ABC):
         if self.objective == "lambdarank" and qid is None:
             raise ValueError("lambdarank needs `qid`: one list id per row, sorted per partition")
         self.feature_names_ = [str(c) for c in X.columns]
+        init = None
+        if self.prior_feature is not None:
+            self._prior_column()
+            column, labels = client.compute([X[self.prior_feature], y], sync=True)
+            self.prior_ = logistic_prior(np.asarray(column), np.asarray(labels))
+            intercept, slope = self.prior_
+            init = X[self.prior_feature].fillna(0.0) * slope + intercept
         self.booster_ = self._train_dask(
-            client, X, y, qid if self.objective == "lambdarank" else None
+            client, X, y, qid if self.objective == "lambdarank" else None, init
         )
         self.forest_ = self._compile()
         return self
+
+    def _prior_column(self) -> int:
+        if self.prior_feature not in self.feature_names_:
+            raise ValueError(f"prior_feature {self.prior_feature!r} is not among the features")
+        return self.feature_names_.index(self.prior_feature)
+
+    def _prior_margin(self, column: np.ndarray) -> np.ndarray:
+        """The prior's margin for one column of values (NaN contributes nothing)."""
+        intercept, slope = self.prior_
+        return intercept + slope * np.nan_to_num(column.astype(np.float64))
+
+    def _offset(self, X: np.ndarray) -> np.ndarray | float:
+        """What the prior adds to the trees' margin for each row (0 without a prior)."""
+        if self.prior_feature is None:
+            return 0.0
+        return self._prior_margin(X[:, self._prior_column()])
 
     def _check_group(self, group: np.ndarray | None, n_rows: int) -> np.ndarray | None:
         if self.objective != "lambdarank":
@@ -126,11 +184,34 @@ class ApplyRateRanker(BaseEstimator, ABC):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Scores from the compiled trees, float32, equal to `predict_native` within ~1e-5."""
-        return self.forest_.predict(self._validate(X))
+        X = self._validate(X)
+        return self.forest_.predict(X, self._offset(X))
 
-    def predict_native(self, X: np.ndarray) -> np.ndarray:
-        """Scores from the library's own predict: the reference the compiled path must match."""
-        return np.asarray(self._native_predict(self._validate(X)), dtype=np.float32)
+    def predict_native(self, X: np.ndarray, n_trees: int | None = None) -> np.ndarray:
+        """Scores from the library's own predict: the reference the compiled path must match.
+        `n_trees` scores with the first that many rounds only (all when None)."""
+        if n_trees is not None and not 0 < n_trees <= self.n_trees:
+            raise ValueError(f"n_trees must be in 1..{self.n_trees}, got {n_trees}")
+        X = self._validate(X)
+        if self.prior_feature is None:
+            return np.asarray(self._native_predict(X, n_trees), dtype=np.float32)
+        margin = self._native_margin(X, n_trees) + self._offset(X)
+        if self.objective == "binary":
+            margin = 1.0 / (1.0 + np.exp(-margin))
+        return np.asarray(margin, dtype=np.float32)
+
+    def truncated(self, n_trees: int) -> ApplyRateRanker:
+        """A copy holding the first `n_trees` boosting rounds only (`n_estimators` set to
+        match), compiled: how training keeps the round count the validation lists chose."""
+        if not 0 < n_trees <= self.n_trees:
+            raise ValueError(f"n_trees must be in 1..{self.n_trees}, got {n_trees}")
+        model = type(self)(**{**self.get_params(), "n_estimators": n_trees})
+        model.feature_names_ = list(self.feature_names_)
+        if self.prior_feature is not None:
+            model.prior_ = self.prior_
+        model.booster_ = self._first_trees(n_trees)
+        model.forest_ = model._compile()
+        return model
 
     def _validate(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "forest_"):
@@ -160,6 +241,7 @@ class ApplyRateRanker(BaseEstimator, ABC):
             "model_file": self.model_file,
             "feature_names": self.feature_names_,
             "params": self.get_params(),
+            "prior": list(self.prior_) if self.prior_feature is not None else None,
             "versions": {
                 self.kind: self._library_version(),
                 "numpy": np.__version__,
@@ -173,21 +255,32 @@ class ApplyRateRanker(BaseEstimator, ABC):
     def _restore(cls, folder: Path, metadata: dict[str, Any]) -> ApplyRateRanker:
         model = cls(**metadata["params"])
         model.feature_names_ = list(metadata["feature_names"])
+        if model.prior_feature is not None:
+            intercept, slope = metadata["prior"]
+            model.prior_ = (float(intercept), float(slope))
         model.booster_ = model._load_native(folder / metadata["model_file"])
         model.forest_ = model._compile()
         return model
 
     @abstractmethod
-    def _train(self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None) -> Any: ...
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None, init: np.ndarray | None
+    ) -> Any: ...
 
     @abstractmethod
-    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any) -> Any: ...
+    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any, init: Any) -> Any: ...
 
     @abstractmethod
     def _compile(self) -> CompiledForest: ...
 
     @abstractmethod
-    def _native_predict(self, X: np.ndarray) -> np.ndarray: ...
+    def _native_predict(self, X: np.ndarray, n_trees: int | None) -> np.ndarray: ...
+
+    @abstractmethod
+    def _native_margin(self, X: np.ndarray, n_trees: int | None) -> np.ndarray: ...
+
+    @abstractmethod
+    def _first_trees(self, n_trees: int) -> Any: ...
 
     @abstractmethod
     def _gains(self) -> dict[str, float]: ...
@@ -221,6 +314,7 @@ class LightGBMRanker(ApplyRateRanker):
             "bagging_freq": 1 if self.subsample < 1.0 else 0,
             "feature_fraction": self.colsample,
             "lambda_l2": self.reg_lambda,
+            "monotone_constraints": self._monotone_vector(),
             "seed": self.random_state,
             "deterministic": True,
             "force_row_wise": True,
@@ -228,15 +322,22 @@ class LightGBMRanker(ApplyRateRanker):
             "verbosity": -1,
         }
 
-    def _train(self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None) -> Any:
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None, init: np.ndarray | None
+    ) -> Any:
         import lightgbm
 
         data = lightgbm.Dataset(
-            X, y, group=group, feature_name=self.feature_names_, free_raw_data=True
+            X,
+            y,
+            group=group,
+            init_score=init,
+            feature_name=self.feature_names_,
+            free_raw_data=True,
         )
         return lightgbm.train(self._params(), data, num_boost_round=self.n_estimators)
 
-    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any) -> Any:
+    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any, init: Any) -> Any:
         import lightgbm
 
         # the Dask estimators set the thread count from each worker's threads
@@ -245,20 +346,30 @@ class LightGBMRanker(ApplyRateRanker):
             model = lightgbm.DaskLGBMClassifier(
                 client=client, objective="binary", n_estimators=self.n_estimators, **params
             )
-            return model.fit(X, y).booster_
+            return model.fit(X, y, init_score=init).booster_
         group = qid.map_partitions(_run_lengths, meta=("group", "int64")).to_dask_array(
             lengths=True
         )
         model = lightgbm.DaskLGBMRanker(
             client=client, objective="lambdarank", n_estimators=self.n_estimators, **params
         )
-        return model.fit(X, y, group=group).booster_
+        return model.fit(X, y, group=group, init_score=init).booster_
 
     def _compile(self) -> CompiledForest:
         return compile_lightgbm(self.booster_)
 
-    def _native_predict(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(X, num_threads=self.n_jobs)
+    def _native_predict(self, X: np.ndarray, n_trees: int | None) -> np.ndarray:
+        return self.booster_.predict(X, num_iteration=n_trees, num_threads=self.n_jobs)
+
+    def _native_margin(self, X: np.ndarray, n_trees: int | None) -> np.ndarray:
+        return self.booster_.predict(
+            X, num_iteration=n_trees, raw_score=True, num_threads=self.n_jobs
+        )
+
+    def _first_trees(self, n_trees: int) -> Any:
+        import lightgbm
+
+        return lightgbm.Booster(model_str=self.booster_.model_to_string(num_iteration=n_trees))
 
     def _gains(self) -> dict[str, float]:
         gains = self.booster_.feature_importance(importance_type="gain")
@@ -297,28 +408,48 @@ class XGBoostRanker(ApplyRateRanker):
             "subsample": self.subsample,
             "colsample_bytree": self.colsample,
             "lambda": self.reg_lambda,
+            "monotone_constraints": "(" + ",".join(map(str, self._monotone_vector())) + ")",
             "seed": self.random_state,
             "nthread": self.n_jobs,
             "verbosity": 0,
+            # boosted from the prior's margin, the trees' own constant starts at 0 (logit .5)
+            **(
+                {"base_score": 0.5 if self.objective == "binary" else 0.0}
+                if self.prior_feature
+                else {}
+            ),
         }
 
-    def _train(self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None) -> Any:
+    def _train(
+        self, X: np.ndarray, y: np.ndarray, group: np.ndarray | None, init: np.ndarray | None
+    ) -> Any:
         import xgboost
 
         data = xgboost.DMatrix(
-            X, y, feature_names=self.feature_names_, missing=np.nan, nthread=self.n_jobs
+            X,
+            y,
+            base_margin=init,
+            feature_names=self.feature_names_,
+            missing=np.nan,
+            nthread=self.n_jobs,
         )
         if group is not None:
             data.set_group(group)
         return xgboost.train(self._params(), data, num_boost_round=self.n_estimators)
 
-    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any) -> Any:
+    def _train_dask(self, client: Any, X: Any, y: Any, qid: Any, init: Any) -> Any:
         from xgboost import dask as xgb_dask
 
         # xgboost.dask sets the thread count from each worker's threads
         params = {k: v for k, v in self._params().items() if k != "nthread"}
         data = xgb_dask.DaskDMatrix(
-            client, X, y, qid=qid, feature_names=self.feature_names_, missing=np.nan
+            client,
+            X,
+            y,
+            qid=qid,
+            base_margin=init,
+            feature_names=self.feature_names_,
+            missing=np.nan,
         )
         result = xgb_dask.train(client, params, data, num_boost_round=self.n_estimators)
         return result["booster"]
@@ -326,13 +457,24 @@ class XGBoostRanker(ApplyRateRanker):
     def _compile(self) -> CompiledForest:
         return compile_xgboost(self.booster_)
 
-    def _native_predict(self, X: np.ndarray) -> np.ndarray:
+    def _native_predict(self, X: np.ndarray, n_trees: int | None) -> np.ndarray:
         import xgboost
 
         data = xgboost.DMatrix(
             X, feature_names=self.feature_names_, missing=np.nan, nthread=self.n_jobs
         )
-        return self.booster_.predict(data)
+        return self.booster_.predict(data, iteration_range=(0, n_trees or 0))
+
+    def _native_margin(self, X: np.ndarray, n_trees: int | None) -> np.ndarray:
+        import xgboost
+
+        data = xgboost.DMatrix(
+            X, feature_names=self.feature_names_, missing=np.nan, nthread=self.n_jobs
+        )
+        return self.booster_.predict(data, output_margin=True, iteration_range=(0, n_trees or 0))
+
+    def _first_trees(self, n_trees: int) -> Any:
+        return self.booster_[:n_trees]
 
     def _gains(self) -> dict[str, float]:
         return self.booster_.get_score(importance_type="total_gain")
@@ -352,6 +494,25 @@ class XGBoostRanker(ApplyRateRanker):
         import xgboost
 
         return xgboost.__version__
+
+
+def logistic_prior(x: np.ndarray, y: np.ndarray, ridge: float = 1e-6) -> tuple[float, float]:
+    """(intercept, slope) of a one-feature logistic regression of 0/1 labels `y` on `x` (NaN
+    read as 0), by Newton steps: the initial margin a model boosts from (`prior_feature`)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float64))
+    y = np.asarray(y, dtype=np.float64)
+    rate = float(np.clip(y.mean() if len(y) else 0.5, 1e-6, 1 - 1e-6))
+    beta = np.array([np.log(rate / (1 - rate)), 0.0])
+    design = np.column_stack([np.ones_like(x), x])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        gradient = design.T @ (p - y)
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + ridge * np.eye(2)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(beta[0]), float(beta[1])
 
 
 def _run_lengths(qid: Any) -> Any:

@@ -94,9 +94,10 @@ class CompiledForest:
         leaves = self.value.take(node).reshape(self.n_trees, n_rows)
         return leaves.sum(axis=0) + self.base_margin
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """The library's `predict` output (probability for sigmoid links), float32."""
-        margin = self.margin(X)
+    def predict(self, X: np.ndarray, offset: np.ndarray | float = 0.0) -> np.ndarray:
+        """The library's `predict` output (probability for sigmoid links), float32; `offset`
+        is added to the margin before the link (a model boosted from an initial score)."""
+        margin = self.margin(X) + offset
         if self.link == "sigmoid":
             margin = 1.0 / (1.0 + np.exp(-self.link_scale * margin))
         return margin.astype(np.float32)

@@ -49,6 +49,25 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (
 FEATURE_INDEX: Final[dict[str, int]] = {n: i for i, n in enumerate(FEATURE_NAMES)}
 POSITION = FEATURE_INDEX["shown_position"]
 SERVING_POSITION = 0.0
+#: the feature the GBDT is boosted from (`ApplyRateRanker.prior_feature`): the coarse rule's score
+PRIOR_FEATURE: Final[str] = "coarse_score"
+#: features whose effect on the apply rate has a known direction (+1 more is better, -1 worse),
+#: given to the GBDT as monotone constraints: the fit signals the coarse rule weighs, and the
+#: slot (lower slots are examined less). Price, rating, popularity and recency stay free.
+MONOTONE: Final[dict[str, int]] = {
+    "recall_score": 1,
+    "coarse_score": 1,
+    "taxonomy_distance": -1,
+    "occupation_related": 1,
+    "skill_overlap": 1,
+    "skill_coverage": 1,
+    "seeker_skill_share": 1,
+    "log_distance_km": -1,
+    "similar_to_applied": 1,
+    "applied_occupation_share": 1,
+    "title_overlap": 1,
+    "shown_position": -1,
+}
 
 
 def job_features(

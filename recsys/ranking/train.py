@@ -5,6 +5,14 @@ The training set is the served rows up to a day with their apply labels
 LightGBM and XGBoost train on the rest, and the one with the better validation nDCG@10 (over the
 logged lists, applies as labels) serves. Position bias: the slot a row was shown in is a feature
 (`shown_position`) that serving holds at 0; `position="ignore"` trains without it, for comparison.
+
+A young market logs a few hundred applies, and a GBDT fit on them with a fixed 300 rounds learned
+the noise: it ranked below the coarse rule whose score it has as a feature. So the trees are
+boosted from the coarse score (a logistic fit of the applies on it is the initial margin, see
+`ApplyRateRanker.prior_feature`) and learn corrections to it; the fit is sized to the log (leaves
+hold at least `positives_per_leaf` expected applies); known directions are monotone constraints
+(`features.MONOTONE`); and the validation lists choose how many boosting rounds are kept. The
+same `_new_model` and `_validate_and_save` serve the in-process and the Dask path.
 """
 
 from __future__ import annotations
@@ -21,7 +29,13 @@ import pandas as pd
 
 from recsys.evaluation.metrics import grouped_auc, ndcg_at_k
 from recsys.ranking.apply_rate_ranker import ApplyRateRanker, load_ranker, make_ranker
-from recsys.ranking.features import FEATURE_NAMES, POSITION, SERVING_POSITION
+from recsys.ranking.features import (
+    FEATURE_NAMES,
+    MONOTONE,
+    POSITION,
+    PRIOR_FEATURE,
+    SERVING_POSITION,
+)
 from recsys.ranking.training_data import build_training_set
 
 KINDS = ("lightgbm", "xgboost")
@@ -35,11 +49,34 @@ PositionHandling = Literal["feature", "ignore"]
 
 @dataclass(frozen=True)
 class RankerTrainingConfig:
+    """How the rankers are fit.
+
+    `n_estimators` is the most boosting rounds; with `select_rounds` the model keeps the prefix
+    (checked every `rounds_step` rounds) with the best validation nDCG@10. A leaf holds at least
+    `min_leaf_rows` rows and at least `positives_per_leaf` applies expected at the training set's
+    apply rate, so the fewer the applies, the coarser the trees (for XGBoost, which counts
+    hessians, the same rows at the binary objective's hessian at that rate). `monotone` applies
+    `features.MONOTONE`; `prior_feature` (None: boost from a constant) is the feature the
+    trees are boosted from.
+    """
+
     objective: str = "binary"
     n_estimators: int = 300
     learning_rate: float = 0.05
     seed: int = 42
     position: PositionHandling = "feature"
+    select_rounds: bool = True
+    rounds_step: int = 10
+    positives_per_leaf: float = 20.0
+    min_leaf_rows: int = 100
+    monotone: bool = True
+    prior_feature: str | None = PRIOR_FEATURE
+
+    def min_leaf_size(self, rows: int, positives: int) -> int:
+        """Rows per leaf for a training set of `rows` with `positives` applies."""
+        if positives <= 0:
+            return self.min_leaf_rows
+        return max(self.min_leaf_rows, int(np.ceil(self.positives_per_leaf * rows / positives)))
 
 
 def design_matrix(rows: pd.DataFrame, position: PositionHandling) -> np.ndarray:
@@ -99,23 +136,33 @@ def train_one(
     over the held-out logged lists, positions held at the serving slot)."""
     config = config or RankerTrainingConfig()
     t0 = time.perf_counter()
-    model = _new_model(kind, config)
+    model = _new_model(kind, config, len(train), int(train["apply"].sum()))
     group = None
     if config.objective == "lambdarank":
         group = train.groupby("request_id", sort=False).size().to_numpy()
     X_train = design_matrix(train, config.position)
     model.fit(X_train, train["apply"].to_numpy(), group=group, feature_names=list(FEATURE_NAMES))
-    return _validate_and_save(model, valid, out, time.perf_counter() - t0)
+    return _validate_and_save(model, valid, out, config, t0)
 
 
-def _new_model(kind: str, config: RankerTrainingConfig) -> Any:
-    """An untrained ranker of `kind` with the config's objective, size and seed."""
+def _new_model(kind: str, config: RankerTrainingConfig, rows: int, positives: int) -> Any:
+    """An untrained ranker of `kind` with the config's objective, size and seed, its leaves
+    sized to a training set of `rows` with `positives` applies."""
+    leaf = config.min_leaf_size(rows, positives)
+    rate = positives / max(rows, 1)
+    params: dict[str, Any] = {}
+    if config.objective == "binary" and 0 < rate < 1:
+        params["min_child_weight"] = leaf * rate * (1 - rate)
     return make_ranker(
         kind,
         objective=config.objective,
         n_estimators=config.n_estimators,
         learning_rate=config.learning_rate,
         random_state=config.seed,
+        min_child_samples=leaf,
+        monotone=dict(MONOTONE) if config.monotone else None,
+        prior_feature=config.prior_feature,
+        **params,
     )
 
 
@@ -129,21 +176,51 @@ def train_one_dask(
 ) -> dict[str, Any]:
     """`train_one` on a Dask cluster: `train` is a dask.dataframe from
     `dask_training.build_training_set_dask`, `valid` the held-out rows on the client."""
+    import dask
+
     from recsys.ranking.dask_training import QID, design_frame
 
     config = config or RankerTrainingConfig()
     t0 = time.perf_counter()
-    model = _new_model(kind, config)
+    rows, positives = dask.compute(train.shape[0], train["apply"].sum())
+    model = _new_model(kind, config, int(rows), int(positives))
     model.fit_dask(client, design_frame(train, config.position), train["apply"], qid=train[QID])
-    return _validate_and_save(model, valid, out, time.perf_counter() - t0)
+    return _validate_and_save(model, valid, out, config, t0)
 
 
 def _validate_and_save(
-    model: ApplyRateRanker, valid: pd.DataFrame, out: Path, seconds: float
+    model: ApplyRateRanker,
+    valid: pd.DataFrame,
+    out: Path,
+    config: RankerTrainingConfig,
+    started: float,
 ) -> dict[str, Any]:
-    metrics = list_metrics(valid, model.predict(design_matrix(valid, "ignore")))
+    """Keep the rounds the validation lists choose (with `select_rounds`), save, and return the
+    validation metrics of the saved model."""
+    X_valid = design_matrix(valid, "ignore")
+    if config.select_rounds:
+        model = model.truncated(select_rounds(model, valid, X_valid, config.rounds_step))
+    metrics = list_metrics(valid, model.predict(X_valid))
     model.save(Path(out))
-    return {**metrics, "train_seconds": round(seconds, 2)}
+    seconds = time.perf_counter() - started
+    return {**metrics, "trees": model.n_trees, "train_seconds": round(seconds, 2)}
+
+
+def select_rounds(
+    model: ApplyRateRanker, valid: pd.DataFrame, X_valid: np.ndarray, step: int
+) -> int:
+    """The number of boosting rounds (a multiple of `step`, or all) whose scores give the best
+    nDCG@10 over the validation lists; the fewest among equals. All rounds when no validation
+    list holds an apply.
+
+    The same validation lists then pick the kind (`best_kind`), so its nDCG is a little
+    optimistic; the held-out day of `benchmarks.oracle_gap` is what to judge by."""
+    counts = sorted({*range(step, model.n_trees, step), model.n_trees})
+    ndcg = [
+        np.nan_to_num(list_metrics(valid, model.predict_native(X_valid, n))["ndcg@10"])
+        for n in counts
+    ]
+    return counts[int(np.argmax(ndcg))]
 
 
 def train_rankers(

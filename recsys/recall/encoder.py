@@ -67,6 +67,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: what an int8 graph's vectors add to the model's fingerprint, and the graph's file name
+INT8_SUFFIX = "-int8"
+INT8_ONNX_NAME = "title_encoder.int8.onnx"
+
 Backend = Literal["auto", "onnx", "torch"]
 #: Titles are a handful of tokens (LinkedIn postings: median 7, 99th percentile 25, [CLS] and
 #: [SEP] included); longer input is cut here (and at the model's own max_seq_length if lower).
@@ -117,11 +121,18 @@ class OnnxEmbedder:
     name = "onnx"
 
     def __init__(
-        self, onnx_path: Path, tokenizer_path: Path, max_seq_length: int, threads: int = 0
+        self,
+        onnx_path: Path,
+        tokenizer_path: Path,
+        max_seq_length: int,
+        threads: int = 0,
+        int8: bool = False,
     ):
         from tokenizers import Tokenizer
 
         self.onnx_path = Path(onnx_path)
+        #: int8 weights: its vectors differ a little from the float graph's (own fingerprint)
+        self.int8 = int8
         self.threads = threads
         self.session = self._new_session(threads)
         self._bulk_session = self.session if threads == 1 else None
@@ -291,7 +302,10 @@ class TitleEncoder:
 
     @property
     def fingerprint(self) -> str:
-        return str(self.metadata["fingerprint"])
+        """The identity of the vectors: the model files', and the int8 graph's when it runs."""
+        own = str(self.metadata["fingerprint"])
+        int8 = isinstance(self.embedder, OnnxEmbedder) and self.embedder.int8
+        return f"{own}{INT8_SUFFIX}" if int8 else own
 
     @property
     def name(self) -> str:
@@ -311,12 +325,15 @@ class TitleEncoder:
         cache_size: int | None = None,
         onnx_threads: int | None = None,
         device: str | None = None,
+        int8: bool | None = None,
     ) -> TitleEncoder:
         """Load `base` or an encoder folder.
 
         backend `auto` uses ONNX when onnxruntime is importable, exporting the graph first if
         the folder has none (into `cache_dir`, default `<artifacts>/encoder_cache`), and falls
         back to torch with a warning when that fails. `onnx` and `torch` force one path.
+        `int8` (default: the `encoder_onnx_int8` setting) runs the graph with int8 weights,
+        quantised once into the same cache.
         """
         from recsys.settings import get_settings
 
@@ -335,10 +352,14 @@ class TitleEncoder:
             embedder = TorchEmbedder(model_dir, min(max_len, MAX_TITLE_TOKENS), device)
         else:
             try:
-                onnx_path = _onnx_path(
-                    model_dir, metadata, cache_dir or settings.artifacts_dir / "encoder_cache"
+                cache = cache_dir or settings.artifacts_dir / "encoder_cache"
+                onnx_path = _onnx_path(model_dir, metadata, cache)
+                int8 = settings.encoder_onnx_int8 if int8 is None else int8
+                if int8:
+                    onnx_path = _int8_path(onnx_path, metadata, cache)
+                embedder = OnnxEmbedder(
+                    onnx_path, model_dir / "tokenizer.json", max_len, threads, int8=int8
                 )
-                embedder = OnnxEmbedder(onnx_path, model_dir / "tokenizer.json", max_len, threads)
             except Exception as exc:
                 if backend == "onnx":
                     raise EncoderError(f"cannot run {model_dir} on onnxruntime: {exc}") from exc
@@ -402,6 +423,17 @@ class TitleEncoder:
     @property
     def cache_len(self) -> int:
         return len(self._cache) if self._cache is not None else 0
+
+
+def _int8_path(fp32_path: Path, metadata: dict[str, Any], cache_dir: Path) -> Path:
+    """The int8 graph of `fp32_path`, quantised once per fingerprint into the cache."""
+    cached = Path(cache_dir) / str(metadata["fingerprint"]) / INT8_ONNX_NAME
+    if not cached.is_file():
+        from recsys.recall.onnx_export import quantize_int8
+
+        logger.info("quantising %s to int8 at %s (once per fingerprint)", fp32_path, cached)
+        quantize_int8(fp32_path, cached)
+    return cached
 
 
 def _onnx_path(model_dir: Path, metadata: dict[str, Any], cache_dir: Path) -> Path:

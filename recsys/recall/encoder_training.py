@@ -13,9 +13,10 @@ Steps alternate between two sources of supervision, never mixed in one batch (th
 may be an occupation in both, which would make a false in-batch negative): O*NET (alternate
 titles; negatives from related occupations and SOC siblings) and ESCO (alternative labels;
 negatives from the same ISCO unit, then minor group). A share of anchors is decorated like
-posting titles (`recsys.recall.title_noise`). Each step runs one forward pass over anchors,
-positives and negatives together, padded to the batch's longest title, with the word-embedding
-table frozen; the learning-rate schedule follows the larger of step and time progress, so a
+posting titles (`recsys.recall.title_noise`). Each step embeds anchors, positives and
+negatives together, sorted by length into chunks each padded to its own longest title
+(`embed_by_length`), with the word-embedding table frozen (and, if configured, the lowest
+blocks); the learning-rate schedule follows the larger of step and time progress, so a
 minutes budget gets a full warmup and decay.
 
 Validation holds out O*NET title strings and whole ESCO occupations (see
@@ -48,6 +49,7 @@ from recsys.recall.encoder import (
     OnnxEmbedder,
     base_model_dir,
     fingerprint,
+    length_batches,
     write_metadata,
 )
 from recsys.recall.encoder_batches import (
@@ -90,6 +92,9 @@ class TrainingConfig:
     esco_heldout_fraction: float = 0.2
     noise_rate: float = 0.0
     freeze_embeddings: bool = False
+    frozen_layers: int = 0
+    cpu_bf16: bool = False
+    chunk_tokens: int = 0
 
 
 def taxonomy_infonce(
@@ -139,7 +144,8 @@ def resolve_config(
     """Fill unset knobs from settings.
 
     A minutes budget without a step budget lets time alone decide (the schedule follows time);
-    neither means the settings' steps, the full schedule on a GPU.
+    neither means the settings' steps, the full schedule on a GPU. Length chunks apply on CPU
+    only, where they were measured; a GPU keeps its one padded forward.
     """
     from recsys.settings import get_settings
 
@@ -171,19 +177,80 @@ def resolve_config(
         esco_heldout_fraction=settings.encoder_esco_heldout_fraction,
         noise_rate=settings.encoder_noise_rate if noise_rate is None else noise_rate,
         freeze_embeddings=settings.encoder_freeze_embeddings,
+        frozen_layers=settings.encoder_frozen_layers,
+        cpu_bf16=settings.encoder_cpu_bf16,
+        chunk_tokens=0 if device.startswith("cuda") else settings.encoder_train_chunk_tokens,
     )
 
 
-def trainable_parameters(model: Any, freeze_embeddings: bool) -> list[torch.nn.Parameter]:
-    """Parameters the optimiser updates; the word-embedding table stays fixed when frozen.
+def transformer_layers(model: Any) -> torch.nn.ModuleList:
+    """The encoder's stack of transformer blocks, bottom first (BERT-style `encoder.layer`)."""
+    for module in model.modules():
+        layers = getattr(getattr(module, "encoder", None), "layer", None)
+        if isinstance(layers, torch.nn.ModuleList):
+            return layers
+    raise EncoderError("the model has no `encoder.layer` stack of transformer blocks")
 
-    It is half of MiniLM's weights; a title batch touches a few hundred of its 30k rows, yet
-    AdamW would update (and decay) all of them every step.
+
+def trainable_parameters(
+    model: Any, freeze_embeddings: bool, frozen_layers: int = 0
+) -> list[torch.nn.Parameter]:
+    """Parameters the optimiser updates, after freezing what the config says stays fixed.
+
+    The word-embedding table is half of MiniLM's weights; a title batch touches a few hundred
+    of its 30k rows, yet AdamW would update (and decay) all of them every step. With
+    `frozen_layers` > 0 the whole embedding module and the lowest blocks are frozen too: no
+    parameter below the first trainable block needs a gradient, so autograd neither keeps
+    their activations nor runs their backward pass, which is most of a CPU step's cost.
+    Every call sets every flag, so one model can be switched between recipes.
     """
+    layers = transformer_layers(model)
+    if not 0 <= frozen_layers <= len(layers):
+        raise ValueError(f"frozen_layers must be in [0, {len(layers)}], got {frozen_layers}")
+    model.requires_grad_(True)
     for module in model.modules():
         if hasattr(module, "word_embeddings"):
-            module.word_embeddings.weight.requires_grad_(not freeze_embeddings)
+            module.requires_grad_(frozen_layers == 0)
+            module.word_embeddings.weight.requires_grad_(
+                frozen_layers == 0 and not freeze_embeddings
+            )
+    for layer in layers[:frozen_layers]:
+        layer.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def embed_by_length(model: Any, texts: list[str], device: str, chunk_tokens: int) -> torch.Tensor:
+    """Sentence embeddings of `texts`, in order, from forwards over length-sorted chunks.
+
+    Padding every title of a step to the step's longest wastes most of the work: a noisy
+    anchor with a location and pay tail runs to the 32-token cap while most titles are a
+    handful of tokens (65% of the slots of a demo step are padding). Sorted by length and cut
+    into chunks of at most `chunk_tokens` padded tokens (`length_batches`, as bulk encoding
+    does), each chunk pads only to its own longest title. Mean pooling ignores padding, so the
+    vectors are those of one padded forward. `chunk_tokens` 0: one forward over everything.
+    """
+    features = _to(model.preprocess(texts), device)
+    if chunk_tokens <= 0:
+        return model(features)["sentence_embedding"].float()
+    lengths = features["attention_mask"].sum(dim=1).cpu().numpy()
+    order = np.argsort(lengths, kind="stable")
+    cuts = length_batches(lengths[order], chunk_tokens)
+    chunks = []
+    for start, stop in zip(cuts, cuts[1:], strict=False):
+        rows = torch.as_tensor(order[start:stop], device=device)
+        width = int(lengths[order[stop - 1]])
+        chunk = {
+            k: v[rows, :width] if isinstance(v, torch.Tensor) else v for k, v in features.items()
+        }
+        chunks.append(model(chunk)["sentence_embedding"].float())
+    inverse = torch.as_tensor(np.argsort(order, kind="stable"), device=device)
+    return torch.cat(chunks)[inverse]
+
+
+def step_autocast(config: TrainingConfig) -> torch.autocast:
+    """bf16 autocast for forward and loss: always on CUDA, on CPU only when configured."""
+    device = "cuda" if config.device.startswith("cuda") else "cpu"
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda" or config.cpu_bf16)
 
 
 def fit(
@@ -194,12 +261,10 @@ def fit(
 ) -> dict[str, Any]:
     """Run the optimisation loop in place; stops at the step or the time budget, first hit."""
     model.train()
-    params = trainable_parameters(model, config.freeze_embeddings)
+    params = trainable_parameters(model, config.freeze_embeddings, config.frozen_layers)
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     budget_s = None if config.budget_minutes is None else 60 * config.budget_minutes
-    autocast = torch.autocast(
-        "cuda", dtype=torch.bfloat16, enabled=config.device.startswith("cuda")
-    )
+    autocast = step_autocast(config)
     losses: list[float] = []
     started = time.monotonic()
     step = 0
@@ -212,8 +277,7 @@ def fit(
         n = len(batch.anchors)
         texts = batch.anchors + batch.positives + batch.negatives
         with autocast:
-            features = _to(model.preprocess(texts), config.device)
-            embedded = model(features)["sentence_embedding"].float()
+            embedded = embed_by_length(model, texts, config.device, config.chunk_tokens)
             loss = taxonomy_infonce(
                 embedded[:n],
                 embedded[n : 2 * n],

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.core.growable import capacity_for
+
 
 def _column(dtype: type, catalog: str | None = None) -> Any:
     """A filter column stored as `dtype`; `catalog` is the dtype it is read as from a catalog
@@ -140,11 +142,15 @@ class IndexStorage:
         self.alive = np.ones(len(keep), bool)
         self.n = len(keep)
         self.row_of = dict(zip(self.cols.job_id.tolist(), range(self.n), strict=True))
+        self._grow_to(capacity_for(self.n))
 
     def _reserve(self, rows: int) -> None:
         if rows <= len(self.alive):
             return
-        cap = max(rows, int(len(self.alive) * 1.5), 1024)
+        self._grow_to(max(capacity_for(rows), int(len(self.alive) * 1.5)))
+
+    def _grow_to(self, cap: int) -> None:
+        """Room for `cap` rows; the spare ones cost nothing until written (`core.growable`)."""
         emb = np.zeros((cap, self.dim), np.float32)
         emb[: self.n] = self.emb[: self.n]
         self.emb = emb
@@ -177,4 +183,5 @@ class IndexStorage:
         store.row_of = dict(
             zip(store.cols.job_id[alive_rows].tolist(), alive_rows.tolist(), strict=True)
         )
+        store._grow_to(capacity_for(store.n))  # the next append writes in place
         return store

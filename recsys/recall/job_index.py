@@ -198,7 +198,7 @@ class JobIndex:
         store.compact()
         if self._ivf is not None:
             self._ivf.reset()
-            self._ivf.add_with_ids(store.emb, np.arange(store.n, dtype=np.int64))
+            self._ivf.add_with_ids(store.emb[: store.n], np.arange(store.n, dtype=np.int64))
         self._gpu.mark_stale()
 
     # ----------------------------------------------------------------------------- accessors

@@ -99,3 +99,28 @@ def max_cosine_gap(a: np.ndarray, b: np.ndarray) -> float:
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return float(1.0 - (a * b).sum(axis=1).min())
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, per_channel: bool = True) -> Path:
+    """Dynamic int8 weights of an exported graph (onnxruntime's quantizer, MatMul and Gemm
+    nodes, activations quantised per call); written atomically. Whether it serves is the
+    caller's measured choice: `benchmarks.encoder_int8` weighs its speed against its MAP."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_path.with_suffix(f".partial-{os.getpid()}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(
+                Path(fp32_path),
+                partial,
+                op_types_to_quantize=["MatMul", "Gemm"],
+                per_channel=per_channel,
+                weight_type=QuantType.QInt8,
+            )
+        os.replace(partial, out_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return out_path

@@ -2,7 +2,7 @@
 and the champion candidate ranker.
 
 `CandidateFinder` is built at start from the catalog database's seeker profiles (embedded with
-the serving encoder, occupations inferred as the postings' are) and the event log (who applied
+the serving encoder, occupations inferred as the seeker side's are) and the event log (who applied
 to or was contacted for which posting: excluded from its candidates; when each seeker was last
 active). It serves through a `CandidateRecommender`; `CandidateChampionFollower` swaps in the
 registry's `candidate-ranker` champion when the alias moves, as `recsys.service.champion` does for
@@ -22,7 +22,7 @@ import pandas as pd
 
 from feature_store.events import read_events
 from recsys.candidates.fit_model import FitModel
-from recsys.candidates.pool import Posting, SeekerPool
+from recsys.candidates.pool import Posting, SeekerPool, infer_seeker_occupations
 from recsys.candidates.recommender import CandidateRecommender
 from recsys.candidates.seeker_index import SeekerIndex
 from recsys.core.catalog import ServingCatalog
@@ -86,8 +86,7 @@ class CandidateFinder:
         """Embed and classify the seekers; read exclusions and activity from the event logs."""
         pool = SeekerPool.from_frame(seekers, taxonomy)
         embeddings = encoder.encode(pool.title.tolist())
-        if len(pool):
-            pool.occupation[:] = occupations.classify(embeddings, pool.skills)[0]
+        pool.occupation[:] = infer_seeker_occupations(occupations, embeddings, pool.skills)
         events = pd.concat([read_events(d) for d in log_dirs], ignore_index=True)
         seeker_side = events[events["type"].isin(("impression", "click", "apply"))]
         pool.mark_active(
