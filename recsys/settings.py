@@ -143,8 +143,9 @@ class Settings(BaseSettings):
     rerank_freshness_boost: float = 0.05
     rerank_rating_boost: float = 0.03
     rerank_mmr_lambda: float | None = None
-    # Congestion-aware rerank (recsys.ranking.balance): a job's score is multiplied by
-    # ((need + 1) / (applies + 1)) ** strength, clipped to [1 / max_factor, max_factor]; 0: off.
+    # Congestion-aware rerank (recsys.ranking.balance): a job's score is shifted by up to
+    # strength standard deviations of the list's scores, up for jobs short of their need, down
+    # for those past it (full shift at max_factor times short or past); 0: off.
     # A job's need (applies it wants) is rerank_balance_need unless the catalog says otherwise.
     rerank_balance_strength: float = 0.0
     rerank_balance_max_factor: float = 3.0

@@ -41,26 +41,44 @@ def test_gini_and_zero_share_known_values() -> None:
     assert shares == {"title": 0.5, "item": 0.25, "other": 0.25}
 
 
-def test_factor_lowers_the_congested_and_lifts_the_starved(catalog: ServingCatalog) -> None:
+def test_pressure_lowers_the_congested_and_lifts_the_starved(catalog: ServingCatalog) -> None:
     applies = np.zeros(len(catalog), np.float32)
-    applies[[0, 1, 2]] = [40.0, 5.0, 0.0]
+    applies[[0, 1, 2, 3]] = [40.0, 5.0, 0.0, 11.0]
     catalog.set_popularity(applies, applies, applies)
     try:
         balance = CongestionBalance(0.5, 3.0, 5.0)
-        f = balance.factor(catalog, np.array([0, 1, 2]))
-        assert f[0] < 1.0 and f[1] == pytest.approx(1.0) and f[2] > 1.0
-        assert f[2] == pytest.approx(6.0**0.5)
-        capped = CongestionBalance(2.0, 3.0, 5.0).factor(catalog, np.array([0, 2]))
-        np.testing.assert_allclose(capped, [1 / 3, 3.0])
-        off = CongestionBalance(0.0, 3.0, 5.0).factor(catalog, np.array([0, 1, 2]))
-        np.testing.assert_allclose(off, 1.0)
+        p = balance.pressure(catalog, np.array([0, 1, 2, 3]))
+        assert p[0] == -1.0 and p[1] == pytest.approx(0.0) and p[2] == 1.0  # 6x short: capped
+        assert p[3] == pytest.approx(-np.log(2.0) / np.log(3.0))
         needs = CongestionBalance(0.5, 3.0, 5.0, needs=np.array([40.0]))
-        assert needs.factor(catalog, np.array([0]))[0] == pytest.approx(1.0)
+        assert needs.pressure(catalog, np.array([0]))[0] == pytest.approx(0.0)
         assert needs.need_of(np.array([0, 7])).tolist() == [40.0, 5.0]  # past the array: default
     finally:
         catalog.reset_popularity()
     with pytest.raises(ValueError, match="strength"):
         CongestionBalance(-1.0, 3.0, 5.0)
+    with pytest.raises(ValueError, match="max_factor"):
+        CongestionBalance(0.5, 1.0, 5.0)
+
+
+def test_shift_is_bounded_by_the_list_spread_and_sign_safe(catalog: ServingCatalog) -> None:
+    applies = np.zeros(len(catalog), np.float32)
+    applies[[0, 1]] = [100.0, 100.0]  # rows 0 and 1 congested, 2 and 3 starved
+    catalog.set_popularity(applies, applies, applies)
+    try:
+        rows = np.array([0, 1, 2, 3])
+        score = np.array([-1.0, -2.0, -1.05, -3.0])
+        balance = CongestionBalance(0.5, 3.0, 5.0)
+        out = balance.adjusted(catalog, rows, score)
+        shift = out - score
+        assert np.abs(shift).max() == pytest.approx(0.5 * score.std())
+        assert shift[0] < 0 < shift[2]  # a starved job overtakes a near-equal congested one
+        assert out[2] > out[0] and out[3] < out[1]  # but not one far ahead of it
+        np.testing.assert_allclose(
+            CongestionBalance(0.0, 3.0, 5.0).adjusted(catalog, rows, score), score
+        )
+    finally:
+        catalog.reset_popularity()
 
 
 def test_rerank_moves_a_congested_job_down(
@@ -79,7 +97,7 @@ def test_rerank_moves_a_congested_job_down(
     applies[plain.rows[0]] = 100.0
     catalog.set_popularity(applies, applies, applies)
     try:
-        balanced = RerankStage(catalog, policy, CongestionBalance(0.3, 3.0, 5.0))(ctx, candidates)
+        balanced = RerankStage(catalog, policy, CongestionBalance(1.0, 3.0, 5.0))(ctx, candidates)
     finally:
         catalog.reset_popularity()
     top = int(plain.rows[0])

@@ -27,7 +27,7 @@ from recsys.ranking.fine import ApplyRateModel, FineStage
 from recsys.ranking.rerank import RerankPolicy, RerankStage
 from recsys.recall.encoder import METADATA_FILE, ProgressCallback, TitleEncoder
 from recsys.recall.job_index import JobIndex, JobIndexError
-from recsys.recall.occupations import OccupationIndex
+from recsys.recall.occupations import CANDIDATES, SKILL_WEIGHT, OccupationIndex
 from recsys.recall.sources import SourceQuotas
 from recsys.recall.stage import RadiusWidening, RecallStage
 from recsys.settings import Settings, get_settings
@@ -52,12 +52,14 @@ def embed_titles(
 
 
 def catalog_digest(jobs: pd.DataFrame) -> str:
-    """Hash of the columns the embeddings, occupations and the index depend on."""
+    """Hash of the columns the embeddings, occupations and the index depend on, and of the
+    posting coder's settings (a cache made under other settings holds other occupations)."""
     cols = jobs[["job_id", "title", "lat", "lon", "remote", "job_zone", "expires_at"]].assign(
         skills=jobs["skills"].map(lambda s: "|".join(s) if s is not None else "")
     )
     hashed = pd.util.hash_pandas_object(cols, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    coder = f"{CANDIDATES}/{SKILL_WEIGHT}".encode()
+    return hashlib.sha256(hashed.tobytes() + coder).hexdigest()[:16]
 
 
 @dataclass

@@ -96,7 +96,7 @@ class RerankStage:
     ):
         self.catalog = catalog
         self.policy = policy
-        #: the congestion-aware multiplier (marketplace balance); None: off
+        #: the congestion-aware shift (marketplace balance); None: off
         self.balance = balance
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
@@ -109,7 +109,7 @@ class RerankStage:
         rating = np.nan_to_num((cat.arrays.employer_rating[rows] - 3.0) / 2.0)
         final = boosted(base, p.freshness_boost * fresh + p.rating_boost * rating)
         if self.balance is not None:
-            final = final * self.balance.factor(cat, rows)
+            final = self.balance.adjusted(cat, rows, final)
         ranked = candidates.with_score("final", final.astype(np.float32)).top("final", len(rows))
         ranked = ranked.take(first_of_each(cat.duplicate_key[ranked.rows]))
         ranked = ranked.take(capped_pages(cat.company[ranked.rows], p.max_per_company, ctx.k))
