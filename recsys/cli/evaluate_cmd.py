@@ -169,8 +169,12 @@ def marketplace(
     jobs: int = typer.Option(1_200, "--jobs", min=200, help="jobs in the generated market"),
     seekers: int = typer.Option(600, "--seekers", min=100, help="seekers in the market"),
     seed: int = typer.Option(7, "--seed", help="the market's seed"),
-    strength: float = typer.Option(0.25, "--strength", min=0.0, help="balance strength"),
-    max_factor: float = typer.Option(2.0, "--max-factor", min=1.0, help="balance factor cap"),
+    strength: float = typer.Option(
+        0.5, "--strength", min=0.0, help="largest balance shift, in list score SDs"
+    ),
+    max_factor: float = typer.Option(
+        3.0, "--max-factor", min=1.01, help="times short of need at full shift"
+    ),
     out: Path | None = typer.Option(None, "--out", help="folder for the loops (default: temp)"),
 ) -> None:
     """The closed loop with and without the congestion-aware rerank: Gini of applies, share of
