@@ -18,7 +18,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from feature_store.breaker import CircuitBreaker
-from feature_store.online import FloatArray, OnlineStore, SeekerHistory, StoreUnavailableError
+from feature_store.online import (
+    FloatArray,
+    OnlineStore,
+    SeekerHistory,
+    StoreUnavailableError,
+    UserRead,
+)
 from feature_store.stream import EventStream
 
 
@@ -41,6 +47,28 @@ class GuardedOnlineStore:
             return self.breaker.call(lambda: self.inner.seeker_history(user_id))
         except StoreUnavailableError:
             return SeekerHistory()
+
+    def read_user(
+        self, user_id: str, *, cached_key: str | None = None, vector_key: str | None = None
+    ) -> UserRead:
+        try:
+            return self.breaker.call(
+                lambda: self.inner.read_user(user_id, cached_key=cached_key, vector_key=vector_key)
+            )
+        except StoreUnavailableError:
+            return UserRead()
+
+    def write_user(
+        self,
+        user_id: str,
+        *,
+        vector: tuple[str, FloatArray] | None = None,
+        cached: tuple[str, bytes, float | None] | None = None,
+    ) -> None:
+        try:
+            self.breaker.call(lambda: self.inner.write_user(user_id, vector=vector, cached=cached))
+        except StoreUnavailableError:
+            return
 
     def job_popularity(
         self, job_ids: npt.NDArray[np.int64], now: datetime

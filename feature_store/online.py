@@ -34,6 +34,16 @@ class SeekerHistory:
     last_active: datetime | None = None
 
 
+@dataclass(frozen=True)
+class UserRead:
+    """What a request reads about its seeker: the history, and when asked for, one cached
+    result and one query vector (None when missing or expired)."""
+
+    history: SeekerHistory = field(default_factory=SeekerHistory)
+    cached: bytes | None = None
+    query_vector: FloatArray | None = None
+
+
 class StoreUnavailableError(ConnectionError):
     """The configured backend server cannot be reached."""
 
@@ -57,6 +67,24 @@ class OnlineStore(Protocol):
 
     def seeker_history(self, user_id: str) -> SeekerHistory:
         """The seeker's history; empty for an unknown user."""
+        ...
+
+    def read_user(
+        self, user_id: str, *, cached_key: str | None = None, vector_key: str | None = None
+    ) -> UserRead:
+        """`seeker_history`, `get_cached(cached_key)` and `get_query_vector(vector_key)` in one
+        round trip (a request's reads; a key left None is not read)."""
+        ...
+
+    def write_user(
+        self,
+        user_id: str,
+        *,
+        vector: tuple[str, FloatArray] | None = None,
+        cached: tuple[str, bytes, float | None] | None = None,
+    ) -> None:
+        """`put_query_vector(*vector)` and `put_cached(*cached)` in one round trip (what a
+        served request writes back; either may be None)."""
         ...
 
     def job_popularity(
@@ -114,6 +142,30 @@ class OnlineStore(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def read_user_in_parts(
+    store: OnlineStore, user_id: str, cached_key: str | None, vector_key: str | None
+) -> UserRead:
+    """`read_user` as separate reads: for a backend where a read is a local call, not a trip."""
+    return UserRead(
+        store.seeker_history(user_id),
+        None if cached_key is None else store.get_cached(user_id, cached_key),
+        None if vector_key is None else store.get_query_vector(user_id, vector_key),
+    )
+
+
+def write_user_in_parts(
+    store: OnlineStore,
+    user_id: str,
+    vector: tuple[str, FloatArray] | None,
+    cached: tuple[str, bytes, float | None] | None,
+) -> None:
+    """`write_user` as separate writes, for the same kind of backend."""
+    if vector is not None:
+        store.put_query_vector(user_id, *vector)
+    if cached is not None:
+        store.put_cached(user_id, *cached)
 
 
 def redacted_url(url: str) -> str:

@@ -1,4 +1,5 @@
-"""The Redis online store: one pipeline per batch, one round trip per read.
+"""The Redis online store: one pipeline per batch, one round trip per read (a request's reads
+of its seeker together: `read_user`; its writes back together: `write_user`).
 
 Keys (under `prefix`): `sh:<user>:a` / `sh:<user>:c` lists of applied / clicked job ids (LPUSH +
 LTRIM keeps them newest first and bounded), `sh:<user>:n` a hash of counters, `last_active` a
@@ -27,7 +28,7 @@ from feature_store.definitions import (
     RESULT_CACHE,
     SEEKER_HISTORY,
 )
-from feature_store.online import FloatArray, SeekerHistory
+from feature_store.online import FloatArray, SeekerHistory, UserRead
 from feature_store.redis_conn import connect, delete_prefix
 
 __all__ = ["RedisOnlineStore", "connect"]
@@ -46,6 +47,10 @@ def _unpack(value: object, now: float) -> bytes | None:
         return None
     (deadline,) = _DEADLINE.unpack_from(value)
     return value[_DEADLINE.size :] if deadline > now else None
+
+
+def _vector(raw: bytes | None) -> FloatArray | None:
+    return None if raw is None else np.frombuffer(raw, dtype="<f4").astype(np.float32)
 
 
 def _key_ttl(ttl_s: float) -> int:
@@ -98,13 +103,15 @@ class RedisOnlineStore:
             pipe.expire(key, keep_s)
         pipe.execute()
 
-    def seeker_history(self, user_id: str) -> SeekerHistory:
-        pipe = self._r.pipeline(transaction=False)
+    def _queue_history(self, pipe: redis.client.Pipeline, user_id: str) -> None:
+        """Queue the four reads `_history` turns into a SeekerHistory."""
         pipe.lrange(self._sh(user_id, "a"), 0, -1)
         pipe.lrange(self._sh(user_id, "c"), 0, -1)
         pipe.hmget(self._sh(user_id, "n"), ["a", "c", "i"])
         pipe.zscore(self._p + "last_active", user_id)
-        applied, clicked, counts, last = pipe.execute()
+
+    @staticmethod
+    def _history(applied: list, clicked: list, counts: list, last: object) -> SeekerHistory:
         if last is None:
             return SeekerHistory()
         n_applies, n_clicks, n_impressions = (int(v or 0) for v in counts)
@@ -114,8 +121,45 @@ class RedisOnlineStore:
             n_applies=n_applies,
             n_clicks=n_clicks,
             n_impressions=n_impressions,
-            last_active=from_millis(int(last)),
+            last_active=from_millis(int(last)),  # type: ignore[call-overload]
         )
+
+    def seeker_history(self, user_id: str) -> SeekerHistory:
+        pipe = self._r.pipeline(transaction=False)
+        self._queue_history(pipe, user_id)
+        return self._history(*pipe.execute())
+
+    def read_user(
+        self, user_id: str, *, cached_key: str | None = None, vector_key: str | None = None
+    ) -> UserRead:
+        pipe = self._r.pipeline(transaction=False)
+        self._queue_history(pipe, user_id)
+        if cached_key is not None:
+            pipe.hget(f"{self._p}rc:{user_id}", cached_key)
+        if vector_key is not None:
+            pipe.hget(f"{self._p}qv:{user_id}", vector_key)
+        replies = pipe.execute()
+        now = self._clock()
+        extra = iter(replies[4:])
+        cached = None if cached_key is None else _unpack(next(extra), now)
+        vector = None if vector_key is None else _vector(_unpack(next(extra), now))
+        return UserRead(self._history(*replies[:4]), cached, vector)
+
+    def write_user(
+        self,
+        user_id: str,
+        *,
+        vector: tuple[str, FloatArray] | None = None,
+        cached: tuple[str, bytes, float | None] | None = None,
+    ) -> None:
+        if vector is None and cached is None:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        if vector is not None:
+            self._queue_vector(pipe, user_id, *vector)
+        if cached is not None:
+            self._queue_cached(pipe, user_id, *cached)
+        pipe.execute()
 
     def job_popularity(
         self, job_ids: npt.NDArray[np.int64], now: datetime
@@ -148,13 +192,12 @@ class RedisOnlineStore:
         return out[0], out[1], out[2]
 
     def get_query_vector(self, user_id: str, title: str) -> FloatArray | None:
-        raw = _unpack(self._r.hget(f"{self._p}qv:{user_id}", title), self._clock())
-        return None if raw is None else np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        return _vector(_unpack(self._r.hget(f"{self._p}qv:{user_id}", title), self._clock()))
 
     def put_query_vector(self, user_id: str, title: str, vector: FloatArray) -> None:
-        ttl = QUERY_VECTOR.ttl_s or 0.0
-        blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
-        self._put_field(f"{self._p}qv:{user_id}", title, blob, ttl)
+        pipe = self._r.pipeline(transaction=False)
+        self._queue_vector(pipe, user_id, title, vector)
+        pipe.execute()
 
     def get_cached(self, user_id: str, key: str) -> bytes | None:
         return _unpack(self._r.hget(f"{self._p}rc:{user_id}", key), self._clock())
@@ -162,18 +205,36 @@ class RedisOnlineStore:
     def put_cached(
         self, user_id: str, key: str, payload: bytes, ttl_s: float | None = None
     ) -> None:
-        ttl = (RESULT_CACHE.ttl_s or 0.0) if ttl_s is None else ttl_s
-        self._put_field(f"{self._p}rc:{user_id}", key, bytes(payload), ttl)
-
-    def _put_field(self, key: str, field: str, payload: bytes, ttl_s: float) -> None:
-        """Set one hash field with its own deadline; the key lives as long as its longest field.
-        One round trip without MULTI/EXEC: a reader between the commands sees the field with
-        the key's old deadline, which the field's own deadline makes harmless."""
         pipe = self._r.pipeline(transaction=False)
+        self._queue_cached(pipe, user_id, key, payload, ttl_s)
+        pipe.execute()
+
+    def _queue_vector(
+        self, pipe: redis.client.Pipeline, user_id: str, title: str, vector: FloatArray
+    ) -> None:
+        blob = np.ascontiguousarray(vector, dtype="<f4").tobytes()
+        self._queue_field(pipe, f"{self._p}qv:{user_id}", title, blob, QUERY_VECTOR.ttl_s or 0.0)
+
+    def _queue_cached(
+        self,
+        pipe: redis.client.Pipeline,
+        user_id: str,
+        key: str,
+        payload: bytes,
+        ttl_s: float | None,
+    ) -> None:
+        ttl = (RESULT_CACHE.ttl_s or 0.0) if ttl_s is None else ttl_s
+        self._queue_field(pipe, f"{self._p}rc:{user_id}", key, bytes(payload), ttl)
+
+    def _queue_field(
+        self, pipe: redis.client.Pipeline, key: str, field: str, payload: bytes, ttl_s: float
+    ) -> None:
+        """Queue setting one hash field with its own deadline; the key lives as long as its
+        longest field. Sent without MULTI/EXEC: a reader between the commands sees the field
+        with the key's old deadline, which the field's own deadline makes harmless."""
         pipe.hset(key, field, _pack(self._clock() + ttl_s, payload))
         pipe.expire(key, _key_ttl(ttl_s), nx=True)
         pipe.expire(key, _key_ttl(ttl_s), gt=True)
-        pipe.execute()
 
     def get_marker(self, name: str) -> str | None:
         value = self._r.hget(f"{self._p}marker", name)

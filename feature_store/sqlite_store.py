@@ -27,7 +27,13 @@ from feature_store.definitions import (
     RESULT_CACHE,
     SEEKER_HISTORY,
 )
-from feature_store.online import FloatArray, SeekerHistory
+from feature_store.online import (
+    FloatArray,
+    SeekerHistory,
+    UserRead,
+    read_user_in_parts,
+    write_user_in_parts,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seeker (
@@ -159,6 +165,20 @@ class SqliteOnlineStore:
             n_impressions=row[5],
             last_active=from_millis(row[6]),
         )
+
+    def read_user(
+        self, user_id: str, *, cached_key: str | None = None, vector_key: str | None = None
+    ) -> UserRead:
+        return read_user_in_parts(self, user_id, cached_key, vector_key)
+
+    def write_user(
+        self,
+        user_id: str,
+        *,
+        vector: tuple[str, FloatArray] | None = None,
+        cached: tuple[str, bytes, float | None] | None = None,
+    ) -> None:
+        write_user_in_parts(self, user_id, vector, cached)
 
     def job_popularity(
         self, job_ids: npt.NDArray[np.int64], now: datetime

@@ -39,6 +39,7 @@ from recsys.registry.mlflow_registry import (
 )
 from recsys.service import encoder_follower as follower_module
 from recsys.service import serving_pipeline as pipeline_module
+from recsys.service.caches import query_vector_key
 from recsys.service.champion import AliasFollower
 from recsys.service.encoder_follower import EncoderFollower
 from recsys.service.loader import build_service
@@ -314,7 +315,8 @@ def test_a_promoted_encoder_and_its_index_reach_the_running_service_as_a_pair(
     # the user's cached vector was the base encoder's; the new one is cached beside it
     service.recommend(service.user_request(user, RequestOptions(k=10)))
     title = service.user_request(user, RequestOptions()).profile.desired_title
-    cached = service.query_vectors.get(user, title, variant.fingerprint)
+    key = query_vector_key(title, variant.fingerprint)
+    cached = service.store.read_user(user, vector_key=key).query_vector
     assert cached is not None and np.allclose(cached, variant.encode([title])[0], atol=1e-5)
 
     # the seekers are embedded again by the new encoder at the next candidates request

@@ -212,6 +212,36 @@ def test_query_vector_round_trip(store: OnlineStore, clock: FakeClock) -> None:
     assert store.get_query_vector("u", "Data Engineer") is None
 
 
+def test_read_user_and_write_user_match_the_single_calls(
+    store: OnlineStore, clock: FakeClock
+) -> None:
+    """A request's one-trip read and write see and leave what the separate calls would."""
+    store.apply_events(events([("u", T0, 7, "apply"), ("u", T0, 8, "click")]))
+    empty = store.read_user("u", cached_key="k", vector_key="Cook")
+    alone = store.seeker_history("u")
+    assert empty.history.applied_job_ids.tolist() == alone.applied_job_ids.tolist() == [7]
+    assert empty.history.clicked_job_ids.tolist() == [8]
+    assert (empty.history.n_applies, empty.history.last_active) == (1, alone.last_active)
+    assert empty.cached is None and empty.query_vector is None
+
+    vector = np.arange(4, dtype=np.float32)
+    store.write_user("u", vector=("Cook", vector), cached=("k", b"list", 60.0))
+    got = store.read_user("u", cached_key="k", vector_key="Cook")
+    assert got.cached == b"list" == store.get_cached("u", "k")
+    assert got.query_vector is not None and got.query_vector.tobytes() == vector.tobytes()
+    assert store.read_user("u").cached is None  # keys left out are not read
+    stranger = store.read_user("other", cached_key="k", vector_key="Cook")
+    assert stranger.history.last_active is None and stranger.history.n_impressions == 0
+    assert stranger.cached is None and stranger.query_vector is None
+
+    store.write_user("u", cached=("k2", b"second", None))  # either half alone
+    store.write_user("u")
+    assert store.get_cached("u", "k2") == b"second" and store.get_cached("u", "k") == b"list"
+    clock.now += 61
+    later = store.read_user("u", cached_key="k", vector_key="Cook")
+    assert later.cached is None and later.query_vector is not None  # each keeps its own TTL
+
+
 def test_ten_thousand_events_in_one_call(store: OnlineStore) -> None:
     rng = np.random.default_rng(1)
     n = 10_000

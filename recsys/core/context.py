@@ -86,6 +86,9 @@ class RequestContext:
     k: int = 20
     user_id: str | None = None
     history: History = field(default_factory=History)
+    #: when a known seeker was first seen (None: never); the service makes `history` from it
+    #: and the online store's history, read with the request's other user state
+    first_seen: np.datetime64 | None = None
     filters: Filters = field(default_factory=Filters)
     seeker: SeekerView | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)

@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from feature_store.online import OnlineStore
-
 
 def cache_key(**params: object) -> str:
     """A stable key for a request's parameters (the user id is the cache's own key)."""
@@ -32,21 +30,20 @@ class CachedList:
 
 class ResultCache:
     """Served lists per user for `ttl_s`; the user's next click or apply drops them (the store
-    does that), and a new ranker or encoder version never reads an older one's lists."""
+    does that), and a new ranker or encoder version never reads an older one's lists. The
+    service reads and writes them with the request's other user state (`OnlineStore.read_user`
+    / `write_user`), so this holds the keys and the encoding."""
 
-    def __init__(self, store: OnlineStore, ttl_s: float):
-        self.store = store
+    def __init__(self, ttl_s: float):
         self.ttl_s = ttl_s
 
     @staticmethod
     def key(params_key: str, model_versions: str) -> str:
         return f"{params_key}:{model_versions}"
 
-    def get(self, user_id: str, key: str) -> CachedList | None:
-        hit = self.store.get_cached(user_id, key)
-        if hit is None:
-            return None
-        cached = json.loads(hit)
+    @staticmethod
+    def decode(payload: bytes) -> CachedList:
+        cached = json.loads(payload)
         return CachedList(
             cached["items"],
             cached["model_versions"],
@@ -54,29 +51,18 @@ class ResultCache:
             np.asarray(cached["features"], np.float32),
         )
 
-    def put(self, user_id: str, key: str, served: CachedList) -> None:
+    def entry(self, key: str, served: CachedList) -> tuple[str, bytes, float]:
+        """The (key, payload, ttl) `OnlineStore.write_user` caches."""
         payload = {
             "items": served.items,
             "model_versions": served.model_versions,
             "job_ids": served.job_ids.tolist(),
             "features": served.features.tolist(),
         }
-        self.store.put_cached(user_id, key, json.dumps(payload).encode(), ttl_s=self.ttl_s)
+        return key, json.dumps(payload).encode(), self.ttl_s
 
 
-class QueryVectorCache:
-    """A user's encoded desired title, so a returning seeker skips the encoder. Keyed by the
-    encoder's fingerprint too: after an encoder swap the old vectors are not read again."""
-
-    def __init__(self, store: OnlineStore):
-        self.store = store
-
-    @staticmethod
-    def key(title: str, fingerprint: str) -> str:
-        return f"{fingerprint[:16]}|{title}"
-
-    def get(self, user_id: str, title: str, fingerprint: str) -> np.ndarray | None:
-        return self.store.get_query_vector(user_id, self.key(title, fingerprint))
-
-    def put(self, user_id: str, title: str, fingerprint: str, vector: np.ndarray) -> None:
-        self.store.put_query_vector(user_id, self.key(title, fingerprint), vector)
+def query_vector_key(title: str, fingerprint: str) -> str:
+    """A user's encoded desired title is kept under this key, so a returning seeker skips the
+    encoder; with the encoder's fingerprint in it, the old vectors are not read after a swap."""
+    return f"{fingerprint[:16]}|{title}"

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from feature_store.online import OnlineStore
 from recsys.core.context import Profile, RequestContext, check_remote_mode, request_context
 from recsys.service.clock import Clock
-from recsys.service.seekers import (
-    SeekerDirectory,
-    first_seen_of,
-    profile_of,
-    request_history,
-)
+from recsys.service.seekers import SeekerDirectory, first_seen_of, profile_of
 
 
 @dataclass
@@ -33,11 +26,10 @@ class RequestOptions:
 
 
 class RequestBuilder:
-    """Stored or inline profile + options -> a request context with the seeker's history."""
+    """Stored or inline profile + options -> a request context (the service adds the history)."""
 
-    def __init__(self, seekers: SeekerDirectory, store: OnlineStore, clock: Clock):
+    def __init__(self, seekers: SeekerDirectory, clock: Clock):
         self.seekers = seekers
-        self.store = store
         self.clock = clock
 
     def for_user(self, user_id: str, options: RequestOptions) -> RequestContext:
@@ -53,9 +45,10 @@ class RequestBuilder:
         user_id: str | None = None,
         first_seen: np.datetime64 | None = None,
     ) -> RequestContext:
-        """The request for `profile`; a given user id adds the history the online store holds
-        (`first_seen` read from the directory when not given). Raises ValueError for an unknown
-        remote mode or a lat without a lon (or the reverse)."""
+        """The request for `profile`; a given user id comes with its `first_seen` (read from
+        the directory when not given), from which the service makes the history it reads with
+        the rest of the user's online state. Raises ValueError for an unknown remote mode or a
+        lat without a lon (or the reverse)."""
         check_remote_mode(options.remote)
         if (options.lat is None) != (options.lon is None):
             raise ValueError("give both lat and lon, or neither")
@@ -79,9 +72,5 @@ class RequestBuilder:
         )
         ctx.filters.min_zone, ctx.filters.max_zone = options.min_seniority, options.max_seniority
         if user_id is not None:
-            start = time.perf_counter()
-            if first_seen is None:
-                first_seen = self.seekers.first_seen(user_id)
-            ctx.history = request_history(self.store.seeker_history(user_id), now, first_seen)
-            ctx.timings_ms["history"] = (time.perf_counter() - start) * 1e3
+            ctx.first_seen = self.seekers.first_seen(user_id) if first_seen is None else first_seen
         return ctx

@@ -26,10 +26,11 @@ from feature_store.spool import EventSpool
 from feature_store.stream import EventStream
 from recsys.core.catalog import ServingCatalog
 from recsys.core.context import Profile, RequestContext, request_context
+from recsys.core.histories import request_history
 from recsys.pipeline.recommender import Recommender
 from recsys.ranking.fine import ApplyRateModel
 from recsys.recall.job_index import JobIndex
-from recsys.service.caches import CachedList, QueryVectorCache, ResultCache
+from recsys.service.caches import CachedList, ResultCache, query_vector_key
 from recsys.service.clock import Clock
 from recsys.service.impression_log import ImpressionLog, ServedList
 from recsys.service.ingestion import EventIngestion, IngestResult
@@ -77,9 +78,8 @@ class RecommendationService:
         self.store = store
         self.stream = stream
         self.clock = clock
-        self.requests = RequestBuilder(seekers, store, clock)
-        self.results = ResultCache(store, cache_ttl_s)
-        self.query_vectors = QueryVectorCache(store)
+        self.requests = RequestBuilder(seekers, clock)
+        self.results = ResultCache(cache_ttl_s)
         self.events = EventIngestion(
             recommender.catalog, store, stream, events_root, clock, spool=spool
         )
@@ -147,7 +147,8 @@ class RecommendationService:
 
     def recommend(self, ctx: RequestContext, cache_key: str | None = None) -> ServedResponse:
         """Serve one request: from the user's result cache when fresh, else through the
-        pipeline; either way the list is logged as impressions."""
+        pipeline; either way the list is logged as impressions. A known user's history, cached
+        list and query vector are read in one round trip, and what is new written back in one."""
         t0 = time.perf_counter()
         user_id = ctx.user_id
         serving = self._serving  # read once: a model swapped in meanwhile serves the next request
@@ -155,9 +156,15 @@ class RecommendationService:
         if cache_key is not None:  # a new champion must not serve the old one's cached lists
             models = f"{versions.get('ranker', '')}|{versions.get('encoder', '')}"
             cache_key = self.results.key(cache_key, models)
-        if user_id is not None and cache_key is not None:
-            hit = self.results.get(user_id, cache_key)
-            if hit is not None:
+        title = ctx.profile.desired_title
+        vector_key = query_vector_key(title, rec.encoder.fingerprint)
+        query = None
+        if user_id is not None:
+            read = self.store.read_user(user_id, cached_key=cache_key, vector_key=vector_key)
+            ctx.history = request_history(read.history, ctx.now, ctx.first_seen)
+            ctx.timings_ms["history"] = (time.perf_counter() - t0) * 1e3
+            if read.cached is not None:
+                hit = self.results.decode(read.cached)
                 self.impressions.log(
                     ServedList(ctx.request_id, user_id, ctx.now, hit.job_ids, hit.features)
                 )
@@ -170,9 +177,7 @@ class RecommendationService:
                     {"cache": ms, "total": ms},
                     degraded=self.degraded(),
                 )
-        title = ctx.profile.desired_title
-        fingerprint = rec.encoder.fingerprint
-        query = None if user_id is None else self.query_vectors.get(user_id, title, fingerprint)
+            query = read.query_vector
         encoded = query is None
         start = time.perf_counter()
         with self._slots:
@@ -182,8 +187,6 @@ class RecommendationService:
                 query = rec.encoder.encode([title])[0]
             ctx.timings_ms["query_vector"] = (time.perf_counter() - entered) * 1e3
             result = rec.recommend(ctx, query=query)
-        if user_id is not None and encoded:
-            self.query_vectors.put(user_id, title, fingerprint, query)
         start = time.perf_counter()
         served_rows = result.items.rows
         items = response_items(
@@ -194,8 +197,14 @@ class RecommendationService:
         job_ids = rec.catalog.arrays.job_id[served_rows]
         log_user = user_id or f"anonymous:{ctx.request_id}"
         self.impressions.log(ServedList(ctx.request_id, log_user, ctx.now, job_ids, features))
-        if user_id is not None and cache_key is not None:
-            self.results.put(user_id, cache_key, CachedList(items, versions, job_ids, features))
+        if user_id is not None:
+            self.store.write_user(
+                user_id,
+                vector=(vector_key, query) if encoded else None,
+                cached=None
+                if cache_key is None
+                else self.results.entry(cache_key, CachedList(items, versions, job_ids, features)),
+            )
         ctx.timings_ms["respond"] = (time.perf_counter() - start) * 1e3
         ctx.timings_ms["service_total"] = (time.perf_counter() - t0) * 1e3
         return ServedResponse(
