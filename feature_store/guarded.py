@@ -19,11 +19,13 @@ import pandas as pd
 
 from feature_store.breaker import CircuitBreaker
 from feature_store.online import (
+    CachedEntry,
     FloatArray,
     OnlineStore,
     SeekerHistory,
     StoreUnavailableError,
     UserRead,
+    VectorEntry,
 )
 from feature_store.stream import EventStream
 
@@ -59,11 +61,7 @@ class GuardedOnlineStore:
             return UserRead()
 
     def write_user(
-        self,
-        user_id: str,
-        *,
-        vector: tuple[str, FloatArray] | None = None,
-        cached: tuple[str, bytes, float | None] | None = None,
+        self, user_id: str, *, vector: VectorEntry | None = None, cached: CachedEntry | None = None
     ) -> None:
         try:
             self.breaker.call(lambda: self.inner.write_user(user_id, vector=vector, cached=cached))

@@ -16,6 +16,10 @@ import numpy.typing as npt
 import pandas as pd
 
 FloatArray = npt.NDArray[np.float32]
+#: a query vector to cache: (key, vector)
+VectorEntry = tuple[str, FloatArray]
+#: a result to cache: (key, payload, ttl_s or None for `RESULT_CACHE.ttl_s`)
+CachedEntry = tuple[str, bytes, float | None]
 
 
 def _no_ids() -> npt.NDArray[np.int64]:
@@ -77,11 +81,7 @@ class OnlineStore(Protocol):
         ...
 
     def write_user(
-        self,
-        user_id: str,
-        *,
-        vector: tuple[str, FloatArray] | None = None,
-        cached: tuple[str, bytes, float | None] | None = None,
+        self, user_id: str, *, vector: VectorEntry | None = None, cached: CachedEntry | None = None
     ) -> None:
         """`put_query_vector(*vector)` and `put_cached(*cached)` in one round trip (what a
         served request writes back; either may be None)."""
@@ -158,8 +158,8 @@ def read_user_in_parts(
 def write_user_in_parts(
     store: OnlineStore,
     user_id: str,
-    vector: tuple[str, FloatArray] | None,
-    cached: tuple[str, bytes, float | None] | None,
+    vector: VectorEntry | None,
+    cached: CachedEntry | None,
 ) -> None:
     """`write_user` as separate writes, for the same kind of backend."""
     if vector is not None:

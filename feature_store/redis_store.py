@@ -28,7 +28,7 @@ from feature_store.definitions import (
     RESULT_CACHE,
     SEEKER_HISTORY,
 )
-from feature_store.online import FloatArray, SeekerHistory, UserRead
+from feature_store.online import CachedEntry, FloatArray, SeekerHistory, UserRead, VectorEntry
 from feature_store.redis_conn import connect, delete_prefix
 
 __all__ = ["RedisOnlineStore", "connect"]
@@ -146,11 +146,7 @@ class RedisOnlineStore:
         return UserRead(self._history(*replies[:4]), cached, vector)
 
     def write_user(
-        self,
-        user_id: str,
-        *,
-        vector: tuple[str, FloatArray] | None = None,
-        cached: tuple[str, bytes, float | None] | None = None,
+        self, user_id: str, *, vector: VectorEntry | None = None, cached: CachedEntry | None = None
     ) -> None:
         if vector is None and cached is None:
             return

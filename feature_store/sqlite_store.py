@@ -28,9 +28,11 @@ from feature_store.definitions import (
     SEEKER_HISTORY,
 )
 from feature_store.online import (
+    CachedEntry,
     FloatArray,
     SeekerHistory,
     UserRead,
+    VectorEntry,
     read_user_in_parts,
     write_user_in_parts,
 )
@@ -172,11 +174,7 @@ class SqliteOnlineStore:
         return read_user_in_parts(self, user_id, cached_key, vector_key)
 
     def write_user(
-        self,
-        user_id: str,
-        *,
-        vector: tuple[str, FloatArray] | None = None,
-        cached: tuple[str, bytes, float | None] | None = None,
+        self, user_id: str, *, vector: VectorEntry | None = None, cached: CachedEntry | None = None
     ) -> None:
         write_user_in_parts(self, user_id, vector, cached)
 
