@@ -155,6 +155,19 @@ def _one_per_worker(master: psutil.Process, port: int) -> dict[int, Pinned]:
     pytest.fail(f"200 connections reached workers {sorted(pinned)} of {len(workers)}")
 
 
+def _pin_to(master: psutil.Process, port: int, pid: int) -> Pinned:
+    """A new kept-alive connection held by worker `pid` (an idle one outlives uvicorn's 5 s
+    keep-alive only while it is used: a slow step in between closes it)."""
+    workers = master.children()
+    for _ in range(200):
+        client = Pinned(port)
+        assert client.call("GET", "/readyz")[0] == 200
+        if _worker_of(workers, client.local_port) == pid:
+            return client
+        client.close()
+    pytest.fail(f"200 connections never reached worker {pid}")
+
+
 def test_two_workers_share_the_catalog_and_follow_each_others_postings(
     server: tuple[int, int], small_market: tuple[Market, Path]
 ) -> None:
@@ -183,6 +196,8 @@ def test_two_workers_share_the_catalog_and_follow_each_others_postings(
     ask = {"profile": {"title": "Quantum Pastry Engineer", "location": "Denver, CO"}, "k": 5}
     status, body = a.call("POST", "/v1/recommendations", ask)
     assert status == 200 and new_id in [i["job_id"] for i in body["items"]], body
+    b.close()  # idle since before the posting: the server may have closed it
+    b = _pin_to(master, port, pid_b)
     t0, seen = time.monotonic(), False
     while time.monotonic() - t0 < PROPAGATION_S and not seen:
         status, body = b.call("POST", "/v1/recommendations", ask)
