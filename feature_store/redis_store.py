@@ -111,7 +111,9 @@ class RedisOnlineStore:
         pipe.zscore(self._p + "last_active", user_id)
 
     @staticmethod
-    def _history(applied: list, clicked: list, counts: list, last: object) -> SeekerHistory:
+    def _history(
+        applied: list[bytes], clicked: list[bytes], counts: list[bytes | None], last: float | None
+    ) -> SeekerHistory:
         if last is None:
             return SeekerHistory()
         n_applies, n_clicks, n_impressions = (int(v or 0) for v in counts)
@@ -121,7 +123,7 @@ class RedisOnlineStore:
             n_applies=n_applies,
             n_clicks=n_clicks,
             n_impressions=n_impressions,
-            last_active=from_millis(int(last)),  # type: ignore[call-overload]
+            last_active=from_millis(int(last)),
         )
 
     def seeker_history(self, user_id: str) -> SeekerHistory:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from feature_store.online import CachedEntry
+
 
 def cache_key(**params: object) -> str:
     """A stable key for a request's parameters (the user id is the cache's own key)."""
@@ -51,7 +53,7 @@ class ResultCache:
             np.asarray(cached["features"], np.float32),
         )
 
-    def entry(self, key: str, served: CachedList) -> tuple[str, bytes, float]:
+    def entry(self, key: str, served: CachedList) -> CachedEntry:
         """The (key, payload, ttl) `OnlineStore.write_user` caches."""
         payload = {
             "items": served.items,
