@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     api_shared_memory: bool = True
     # Seconds a gunicorn worker may go silent before the master restarts it.
     api_worker_timeout_s: int = 60
+    # Seconds the API keeps an idle HTTP connection open. Longer than any client's or proxy's
+    # own idle timeout (nginx keeps upstream connections 60 s): the side that closes an idle
+    # connection must be the one that would send on it next, or a request written just as the
+    # server closes fails (uvicorn's default of 5 s broke a connection pinned by a test).
+    api_keepalive_s: int = 75
     cache_ttl_s: int = 60
     # The offline log: the events/ and features/ partitions the service writes and training
     # reads (None: the simulated market's folder, whose events are the demo's log).

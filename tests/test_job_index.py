@@ -190,6 +190,35 @@ def test_filters_inside_search(request, catalog, index_name: str, name: str) -> 
             assert not np.isin(ids, f.exclude_ids).any()
 
 
+@pytest.mark.parametrize("index_name", ["flat", "ivf"])
+@pytest.mark.parametrize("remote", ["acceptable", "exclude"])
+def test_widened_search_answers_as_a_fresh_search(
+    request, catalog, index_name: str, remote: str
+) -> None:
+    """One `filtered` search widened step by step answers, at every radius, what a fresh search
+    at that radius answers (each row scored once), and its good-job count is that answer's."""
+    jobs, emb = catalog
+    index: JobIndex = request.getfixturevalue(index_name)
+    q, other = _queries(emb, 2, seed=8)
+    f = IndexFilter(center=(41.88, -87.63), radius_km=30, remote=remote, now=NOW)
+    with index.filtered(q, f) as search:
+        for radius in (30.0, 90.0, 270.0, 810.0):
+            assert search.radius_km == pytest.approx(radius)
+            at = IndexFilter(center=f.center, radius_km=radius, remote=remote, now=NOW)
+            for k in (40, 1_500):
+                ids, scores = search.search(k)
+                fresh_ids, fresh_scores = index.search(q, k, at)
+                np.testing.assert_array_equal(ids, fresh_ids)
+                np.testing.assert_allclose(scores, fresh_scores, rtol=1e-5, atol=1e-6)
+                good = float(np.quantile(fresh_scores, 0.3))
+                assert search.count_at_least(good, k) == np.count_nonzero(fresh_scores >= good)
+            np.testing.assert_array_equal(
+                search.search(25, query=other)[0], index.search(other, 25, at)[0]
+            )
+            assert set(search.allowed_job_ids()) == set(jobs["job_id"][_allowed(jobs, at)])
+            search.widen(3.0)
+
+
 def test_nothing_allowed_gives_empty_answer(flat, catalog) -> None:
     q = _queries(catalog[1], 1, seed=4)[0]
     ids, scores = flat.search(q, 10, IndexFilter(now=NOW + np.timedelta64(999, "D")))

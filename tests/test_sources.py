@@ -124,7 +124,8 @@ def test_popular_and_fresh_come_from_the_seekers_occupation(
     occ = ctx.view().occupation
     n = len(rec.catalog)
     applies = np.zeros(n, np.float32)
-    pool = occupation_pool(rec.index, rec.catalog, index_filter(ctx), occ)
+    with rec.index.filtered(ctx.view().query, index_filter(ctx)) as search:
+        pool = occupation_pool(search, rec.catalog, occ)
     assert len(pool) > 5
     hot = pool[:5]  # open, nearby, in the occupation: made the most applied to
     applies[hot] = 50.0

@@ -156,8 +156,8 @@ def _one_per_worker(master: psutil.Process, port: int) -> dict[int, Pinned]:
 
 
 def _pin_to(master: psutil.Process, port: int, pid: int) -> Pinned:
-    """A new kept-alive connection held by worker `pid` (an idle one outlives uvicorn's 5 s
-    keep-alive only while it is used: a slow step in between closes it)."""
+    """A new kept-alive connection held by worker `pid` (an idle one outlives the server's
+    keep-alive, RECSYS_API_KEEPALIVE_S, only while it is used: a slow step may close it)."""
     workers = master.children()
     for _ in range(200):
         client = Pinned(port)

@@ -70,4 +70,5 @@ def serve(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        timeout_keep_alive=settings.api_keepalive_s,
     )

@@ -11,7 +11,14 @@ from recsys.core.context import REMOTE_MODES, RemoteMode
 from recsys.data.geo import haversine_km
 from recsys.recall.index_columns import IndexStorage
 
-__all__ = ["REMOTE_MODES", "IndexFilter", "RemoteMode", "allowed_mask"]
+__all__ = [
+    "REMOTE_MODES",
+    "IndexFilter",
+    "RemoteMode",
+    "allowed_mask",
+    "base_mask",
+    "within_radius",
+]
 _KM_PER_DEGREE_LAT: Final[float] = 111.19
 
 
@@ -54,6 +61,11 @@ class IndexFilter:
 def allowed_mask(store: IndexStorage, filters: IndexFilter | None = None) -> np.ndarray:
     """Boolean mask over the rows in use: alive and passing every hard filter."""
     f = filters or IndexFilter()
+    return within_radius(store, f, base_mask(store, f), f.radius_km)
+
+
+def base_mask(store: IndexStorage, f: IndexFilter) -> np.ndarray:
+    """The rows passing every hard filter but the radius: a widened search recomputes only that."""
     n, c = store.n, store.cols
     mask = store.alive[:n].copy()
     now = np.datetime64("now", "s") if f.now is None else np.asarray(f.now).astype("datetime64[s]")
@@ -66,17 +78,28 @@ def allowed_mask(store: IndexStorage, filters: IndexFilter | None = None) -> np.
         mask &= remote
     elif f.remote == "exclude":
         mask &= ~remote
-    if f.radius_km is not None and f.center is not None:
-        mask &= _near(store, f.center, f.radius_km, mask) | (remote & (f.remote != "exclude"))
     if f.exclude_ids is not None and len(f.exclude_ids):
         mask[store.rows(f.exclude_ids)] = False
     return mask
 
 
+def within_radius(
+    store: IndexStorage, f: IndexFilter, base: np.ndarray, radius_km: float | None
+) -> np.ndarray:
+    """`base` (from `base_mask`) narrowed to `radius_km` around `f.center`; remote jobs pass any
+    radius unless the filter excludes them. No radius or no center: `base` itself."""
+    if radius_km is None or f.center is None:
+        return base
+    remote = store.cols.remote[: store.n]
+    if f.remote == "exclude":
+        return _near(store, f.center, radius_km, base)
+    return _near(store, f.center, radius_km, base & ~remote) | (base & remote)
+
+
 def _near(
     store: IndexStorage, center: tuple[float, float], radius_km: float, mask: np.ndarray
 ) -> np.ndarray:
-    """Rows within `radius_km` of `center` (haversine only inside a latitude band)."""
+    """The rows of `mask` within `radius_km` of `center` (haversine only inside a latitude band)."""
     lat0, lon0 = float(center[0]), float(center[1])
     lat = store.cols.lat[: store.n]
     band = np.abs(lat - np.float32(lat0)) <= radius_km / _KM_PER_DEGREE_LAT + 1e-3

@@ -22,12 +22,15 @@ Why it looks like this (the search figures are in `recsys.recall.search`; the sc
 
 The parts: `index_columns` (the filter columns, defined once, and the row storage),
 `index_filter` (`IndexFilter` and the vectorised mask), `search` (the strategies and their
-knobs); this module holds `JobIndex`: building, updates under the lock, search, persistence.
+knobs), `filtered_search` (one request's searches under one set of filters, its radius
+widening); this module holds `JobIndex`: building, updates under the lock, search, persistence.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Final, Literal
@@ -36,6 +39,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from recsys.recall.filtered_search import FilteredSearch
 from recsys.recall.index_columns import FILTER_COLUMNS, FilterColumns, IndexStorage
 from recsys.recall.index_filter import REMOTE_MODES, IndexFilter, RemoteMode, allowed_mask
 from recsys.recall.rwlock import ReadWriteLock, holding
@@ -45,7 +49,6 @@ from recsys.recall.search import (
     GpuReplica,
     IndexConfig,
     IndexKind,
-    search_rows,
     train_ivf,
 )
 
@@ -244,19 +247,22 @@ class JobIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best `min(k, allowed)` jobs for one query: (job ids int64, scores float32), best
         first, every one passing `filters`; no padding."""
-        q = self._check_query(query)
-        if not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
-        mask = self.allowed_mask(filters)
-        n_allowed = int(np.count_nonzero(mask))
-        want = min(int(k), n_allowed)
-        if want == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        _check_k(k)
+        return self._filtered_search(query, filters).search(k)
+
+    @contextmanager
+    def filtered(
+        self, query: np.ndarray, filters: IndexFilter | None = None
+    ) -> Iterator[FilteredSearch]:
+        """Several searches of `query` under `filters` (a widening radius, other queries under
+        the same mask; see `recsys.recall.filtered_search`), with no update in between."""
+        with self._lock.reading():
+            yield self._filtered_search(query, filters)
+
+    def _filtered_search(self, query: np.ndarray, filters: IndexFilter | None) -> FilteredSearch:
         gpu = self._gpu if self.on_gpu else None
-        rows, scores = search_rows(
-            self._store, self._ivf, gpu, self.config, q, want, mask, n_allowed
-        )
-        return self._store.cols.job_id[rows], scores
+        q = self._check_query(query)
+        return FilteredSearch(self._store, self._ivf, gpu, self.config, q, filters)
 
     def search_batch(
         self, queries: np.ndarray, k: int, filters: IndexFilter | None = None
@@ -331,6 +337,11 @@ class JobIndex:
         if index._kind != "flat":
             index._ivf = faiss.read_index(str(folder / "ivf.faiss"))  # type: ignore[assignment]
         return index
+
+
+def _check_k(k: object) -> None:
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
 
 
 def _check_embeddings(embeddings: np.ndarray, dim: int | None) -> np.ndarray:

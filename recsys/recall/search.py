@@ -107,41 +107,87 @@ def search_rows(
     want: int,
     mask: np.ndarray,
     n_allowed: int,
+    scores: RowScores | None = None,
 ) -> Hit:
     """The best `want` allowed rows: GPU when it can answer, else IVF when the allowed set is
-    large (above `exact_factor * want`), else (or when those fall short) exact search."""
+    large (above `exact_factor * want`), else (or when those fall short) exact search, reusing
+    `scores` (the exact scores of this query computed so far) when given."""
     if gpu is not None and want <= GPU_MAX_K:
         hit = search_gpu(gpu.index(store, ivf), store.n, q, want, mask, n_allowed)
         if hit is not None:
             return hit
-    if ivf is not None and n_allowed > config.exact_factor * want:
+    if ivf is not None and goes_approximate(config, want, n_allowed):
         hit = search_ivf(ivf, len(store), config, q, want, mask, n_allowed)
         if hit is not None:
             return hit
-    return search_exact(store, q, want, mask, n_allowed)
+    return search_exact(store, q, want, mask, scores)
+
+
+def goes_approximate(config: IndexConfig, want: int, n_allowed: int) -> bool:
+    """Whether a CPU search of `want` among `n_allowed` rows, with an IVF index, tries it first."""
+    return n_allowed > config.exact_factor * want
+
+
+class RowScores:
+    """One query's exact scores over the index rows, each row scored at most once.
+
+    A widened radius asks the same query again over a superset of the rows it scored at the
+    last radius: with this, only the new rows are gathered and multiplied. Row numbers are the
+    storage's, so the object lives only while the index's read lock is held."""
+
+    def __init__(self, store: IndexStorage, q: np.ndarray):
+        self._emb, self._n, self._q = store.emb, store.n, q
+        self.values = np.empty(self._n, np.float32)
+        self._done = np.zeros(self._n, bool)
+        self._n_done = 0
+
+    def over(self, mask: np.ndarray) -> np.ndarray:
+        """`values`, valid at least on the rows of `mask` (scored now where they were not)."""
+        n = self._n
+        if self._n_done == n:
+            return self.values
+        need = mask & ~self._done
+        n_need = int(np.count_nonzero(need))
+        if n_need == 0:
+            return self.values
+        # A gathered subset goes through einsum: on 2 shared cores OpenBLAS threads made sgemv
+        # over a fresh copy 6x slower. The whole matrix goes through BLAS, which measured 1.4x
+        # faster than einsum there (8.6 vs 12.3 ms p50 at 100k). `np.take` gathers 1.25x faster
+        # than fancy indexing (20k x 384, one BLAS thread as the server runs). Gathering more
+        # than a third of the rows measured slower than the whole product in isolation (45%:
+        # 4.5 vs 3.7 ms), but moving the cut to a third changed nothing measurable in the
+        # served request (`benchmarks.request_profile`, 20k jobs: recall 16.4 vs 16.8 ms
+        # median), so it stays at a half.
+        if (self._n_done + n_need) * 2 < n:
+            rows = np.flatnonzero(need)
+            self.values[rows] = np.einsum("ij,j->i", np.take(self._emb, rows, axis=0), self._q)
+            self._done[rows] = True
+            self._n_done += n_need
+        else:
+            np.matmul(self._emb[:n], self._q, out=self.values)
+            self._done[:] = True
+            self._n_done = n
+        return self.values
 
 
 def search_exact(
-    store: IndexStorage, q: np.ndarray, want: int, mask: np.ndarray, n_allowed: int
+    store: IndexStorage,
+    q: np.ndarray,
+    want: int,
+    mask: np.ndarray,
+    scores: RowScores | None = None,
 ) -> Hit:
-    """Exact top-`want` over the allowed rows: one matrix-vector product + argpartition."""
-    # A gathered subset goes through einsum: on 2 shared cores OpenBLAS threads made sgemv
-    # over a fresh copy 6x slower. The whole matrix goes through BLAS, which measured 1.4x
-    # faster than einsum there (8.6 vs 12.3 ms p50 at 100k). `np.take` gathers 1.25x faster
-    # than fancy indexing (20k x 384, one BLAS thread as the server runs). Gathering more than
-    # a third of the rows measured slower than the whole product in isolation (45%: 4.5 vs
-    # 3.7 ms), but moving the cut to a third changed nothing measurable in the served request
-    # (`benchmarks.request_profile`, 20k jobs: recall 16.4 vs 16.8 ms median), so it stays.
-    n = store.n
-    if n_allowed * 2 < n:
-        rows = np.flatnonzero(mask)
-        scores = np.einsum("ij,j->i", np.take(store.emb, rows, axis=0), q)
-    else:
-        scores = store.emb[:n] @ q
-        scores[~mask] = -np.inf
-        rows = np.arange(n)
-    best = top(scores, want)
-    return rows[best], scores[best].astype(np.float32)
+    """Exact top-`want` over the allowed rows: the rows' scores (see `RowScores`) + argpartition."""
+    values = (scores or RowScores(store, q)).over(mask)
+    rows = np.flatnonzero(mask)
+    allowed = values[rows]
+    best = top(allowed, want)
+    return rows[best], allowed[best]
+
+
+def count_at_least(scores: RowScores, mask: np.ndarray, threshold: float) -> int:
+    """How many allowed rows score at least `threshold` (exactly; nothing is sorted)."""
+    return int(np.count_nonzero(scores.over(mask)[mask] >= threshold))
 
 
 def search_ivf(

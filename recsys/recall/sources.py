@@ -27,7 +27,7 @@ from recsys.core.candidates import Candidates
 from recsys.core.catalog import ServingCatalog
 from recsys.core.context import RequestContext
 from recsys.core.sources import SOURCE_COLUMN, SOURCES, source_names
-from recsys.recall.job_index import IndexFilter, JobIndex
+from recsys.recall.filtered_search import FilteredSearch
 from recsys.settings import Settings
 
 __all__ = [
@@ -85,13 +85,11 @@ def history_query(
     return (q / norm).astype(np.float32) if norm > 0 else None
 
 
-def occupation_pool(
-    index: JobIndex, catalog: ServingCatalog, flt: IndexFilter, occupation: int
-) -> np.ndarray:
+def occupation_pool(search: FilteredSearch, catalog: ServingCatalog, occupation: int) -> np.ndarray:
     """Catalog rows passing the filters whose inferred occupation is the seeker's."""
     if occupation < 0:
         return np.zeros(0, np.int64)
-    rows = catalog.rows_of(index.allowed_job_ids(flt))
+    rows = catalog.rows_of(search.allowed_job_ids())
     rows = rows[rows >= 0]
     return rows[catalog.occupation[rows] == occupation]
 
@@ -145,23 +143,20 @@ def _scores_with_title(
 
 
 def extra_sources(
-    index: JobIndex,
-    catalog: ServingCatalog,
-    ctx: RequestContext,
-    flt: IndexFilter,
-    quotas: SourceQuotas,
+    search: FilteredSearch, catalog: ServingCatalog, ctx: RequestContext, quotas: SourceQuotas
 ) -> list[np.ndarray]:
-    """Catalog rows from the item, popular and fresh sources, in that order."""
+    """Catalog rows from the item, popular and fresh sources, in that order, under the title
+    search's filters at its final radius."""
     empty = np.zeros(0, np.int64)
     item = empty
     hq = history_query(catalog, ctx, quotas.click_weight) if quotas.item > 0 else None
     if hq is not None:
-        ids, _ = index.search(hq, quotas.item, flt)
+        ids, _ = search.search(quotas.item, query=hq)
         item = catalog.rows_of(ids)
         item = item[item >= 0]
     popular, fresh = empty, empty
     if quotas.popular > 0 or quotas.fresh > 0:
-        pool = occupation_pool(index, catalog, flt, ctx.view().occupation)
+        pool = occupation_pool(search, catalog, ctx.view().occupation)
         pop = catalog.popularity
         demand = pop.applies[pool] + 0.1 * pop.clicks[pool]
         popular = top_rows(pool, demand, quotas.popular)

@@ -10,7 +10,7 @@ column. Its artifact is the job index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -107,26 +107,26 @@ class RecallStage:
         return cls(index, catalog, k, widening, quotas)
 
     def __call__(self, ctx: RequestContext, candidates: Candidates) -> Candidates:
-        query, flt, w = ctx.view().query, index_filter(ctx), self.widening
-        job_ids, scores = self.index.search(query, self.k, flt)
-        steps = 0
-        while (
-            w is not None
-            and ctx.filters.widen_radius
-            and flt.radius_km is not None
-            and steps < w.steps
-            and int((scores >= w.good_similarity).sum()) < w.min_good
-        ):
-            flt = replace(flt, radius_km=flt.radius_km * w.factor)
-            job_ids, scores = self.index.search(query, self.k, flt)
-            steps += 1
-        if steps:
-            ctx.counts["recall_radius_km"] = int(flt.radius_km or 0)
-        rows = self.catalog.rows_of(job_ids)
-        known = rows >= 0  # a job added to the index but not (yet) to the serving catalog
-        if self.quotas is None:
-            return Candidates(rows[known], {"recall": scores[known].astype(np.float32)})
-        extra = extra_sources(self.index, self.catalog, ctx, flt, self.quotas)
+        query, w = ctx.view().query, self.widening
+        with self.index.filtered(query, index_filter(ctx)) as search:
+            steps = 0
+            while (
+                w is not None
+                and ctx.filters.widen_radius
+                and search.radius_km is not None
+                and steps < w.steps
+                and search.count_at_least(w.good_similarity, self.k) < w.min_good
+            ):
+                search.widen(w.factor)
+                steps += 1
+            if steps:
+                ctx.counts["recall_radius_km"] = int(search.radius_km or 0)
+            job_ids, scores = search.search(self.k)
+            rows = self.catalog.rows_of(job_ids)
+            known = rows >= 0  # a job added to the index but not (yet) to the serving catalog
+            if self.quotas is None:
+                return Candidates(rows[known], {"recall": scores[known].astype(np.float32)})
+            extra = extra_sources(search, self.catalog, ctx, self.quotas)
         return merge_sources(
             self.catalog, query, [rows[known], *extra], self.k, title_scores=scores[known]
         )

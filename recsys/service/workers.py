@@ -78,7 +78,7 @@ def gunicorn_options(
         "worker_class": WORKER_CLASS,
         "preload_app": True,
         "timeout": settings.api_worker_timeout_s,
-        "keepalive": 5,  # uvicorn's own default keep-alive
+        "keepalive": settings.api_keepalive_s,  # the uvicorn worker's timeout_keep_alive
         "loglevel": log_level,
         "accesslog": None,
         "errorlog": "-",
