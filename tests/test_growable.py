@@ -61,3 +61,34 @@ def test_the_catalog_appends_embeddings_in_place(small_market) -> None:
     assert np.shares_memory(before, catalog.embeddings)
     np.testing.assert_array_equal(catalog.embeddings[3], -emb[3])
     assert catalog.rows_of(jobs["job_id"].to_numpy()[45:]).tolist() == list(range(45, 50))
+
+
+def test_column_lookups_match_the_row_products_after_appends_and_replaces(small_market) -> None:
+    """skill_hits / title_hits (the request's scoring by its own columns) equal the sparse
+    products over every row, as the catalog is grown and changed."""
+    from recsys.core.catalog import ServingCatalog
+
+    market, _ = small_market
+    jobs = market.jobs.iloc[:60].reset_index(drop=True)
+    emb = np.zeros((60, 8), np.float32)
+    catalog = ServingCatalog.build(jobs.iloc[:40], market.taxonomy, emb[:40], np.zeros(40))
+    rng = np.random.default_rng(1)
+
+    def check() -> None:
+        for _ in range(5):
+            skills = (rng.random(catalog.skills.shape[1]) < 0.05) * rng.random()
+            words = (rng.random(catalog.titles.shape[1]) < 0.05).astype(np.float32)
+            np.testing.assert_allclose(catalog.skill_hits(skills), catalog.skills @ skills, 1e-6)
+            np.testing.assert_allclose(catalog.title_hits(words), catalog.titles @ words, 1e-6)
+        np.testing.assert_array_equal(catalog.skill_counts, np.diff(catalog.skills.indptr))
+        assert catalog.skill_hits(np.zeros(catalog.skills.shape[1])).shape == (len(catalog),)
+
+    check()
+    catalog.append(jobs.iloc[40:].reset_index(drop=True), emb[40:], np.zeros(20))
+    check()
+    swapped = jobs.iloc[[5, 50]].reset_index(drop=True)
+    swapped["skills"] = [swapped["skills"][1], swapped["skills"][0]]
+    swapped["title"] = ["Pastry Chef", "Data Engineer"]
+    swapped["job_id"] = jobs["job_id"].to_numpy()[[3, 45]]
+    catalog.replace(np.array([3, 45]), swapped, emb[[3, 45]], [0, 0])
+    check()

@@ -92,13 +92,35 @@ class ServingCatalog:
     _analyzer: tuple[CountVectorizer, Callable[[str], list[str]]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    #: `skills` and `titles` by column (the jobs of each skill and of each word): a request
+    #: scores its candidates by the few columns of its own skills and words
+    _by_column: tuple[sp.csr_matrix, sp.csr_matrix] = field(init=False, repr=False)
+    #: how many skills each job requires (the row lengths of `skills`)
+    skill_counts: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._embedding_buffer = with_room(np.asarray(self.embeddings, np.float32))
         self.embeddings = self._embedding_buffer[: len(self.embeddings)]
         self.company = self.jobs["company_id"].to_numpy(np.int64)
         self.duplicate_key = duplicate_keys(self.jobs)
+        self._index_columns()
         self._id_lookup = _id_lookup(self.arrays.job_id)
+
+    def _index_columns(self) -> None:
+        """The column-side copies of `skills` and `titles`; before the id lookup that makes
+        new rows findable, so every row a request can see is in them."""
+        self.skill_counts = np.diff(self.skills.indptr).astype(np.float32)
+        self._by_column = (self.skills.T.tocsr(), self.titles.T.tocsr())
+
+    def skill_hits(self, weights: np.ndarray) -> np.ndarray:
+        """Per catalog row, the job's skills weighted by `weights` (over the skill vocabulary,
+        mostly zero): `skills @ weights` through the columns of the nonzero weights only,
+        20x cheaper than slicing 10,000 candidate rows out of `skills`."""
+        return _column_hits(self._by_column[0], weights)
+
+    def title_hits(self, weights: np.ndarray) -> np.ndarray:
+        """Per catalog row, `titles @ weights` (over the title vocabulary), as `skill_hits`."""
+        return _column_hits(self._by_column[1], weights)
 
     @classmethod
     def build(
@@ -187,6 +209,7 @@ class ServingCatalog:
         self.duplicate_key = np.concatenate([self.duplicate_key, duplicate_keys(jobs)])
         self.jobs = merged
         self.arrays = JobArrays.from_catalog(merged)
+        self._index_columns()
         self._id_lookup = _id_lookup(self.arrays.job_id)
 
     def replace(
@@ -224,6 +247,7 @@ class ServingCatalog:
         self.duplicate_key = duplicate_keys(merged)
         self.jobs = merged
         self.arrays = JobArrays.from_catalog(merged)
+        self._index_columns()
 
     # ------------------------------------------------------------------------------ popularity
     def reset_popularity(self, events: pd.DataFrame | None = None) -> None:
@@ -262,6 +286,20 @@ def duplicate_keys(jobs: pd.DataFrame) -> np.ndarray:
     place = jobs["city"].astype(str).str.lower() + "," + jobs["state"].astype(str).str.lower()
     key = jobs["company_id"].astype(str) + "|" + norm + "|" + place
     return pd.util.hash_pandas_object(key, index=False).to_numpy(np.uint64)
+
+
+def _column_hits(by_column: sp.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """`by_column.T @ weights` as float32, reading only the rows of the nonzero weights."""
+    ids = np.flatnonzero(weights)
+    starts = by_column.indptr[ids].astype(np.int64)
+    lengths = by_column.indptr[ids + 1] - starts
+    # the stored cells of those rows, one run per row: starts[i] .. starts[i] + lengths[i]
+    cells = np.arange(int(lengths.sum())) + np.repeat(
+        starts - (np.cumsum(lengths) - lengths), lengths
+    )
+    scaled = by_column.data[cells] * np.repeat(weights[ids], lengths)
+    hits = np.bincount(by_column.indices[cells], weights=scaled, minlength=by_column.shape[1])
+    return hits.astype(np.float32)
 
 
 def _id_lookup(job_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -59,17 +59,14 @@ def title_overlap(ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray
     n = words.sum()
     if n == 0:
         return np.zeros(len(rows), np.float32)
-    return (catalog.titles[rows] @ words / n).astype(np.float32)
+    return (catalog.title_hits(words)[rows] / n).astype(np.float32)
 
 
 def skill_overlap(
     ctx: RequestContext, catalog: ServingCatalog, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """(skills in common, the job's required skill count)."""
-    job_skills = catalog.skills[rows]
-    common = np.asarray(job_skills @ ctx.view().skills).ravel().astype(np.float32)
-    required = np.diff(job_skills.indptr).astype(np.float32)
-    return common, required
+    return catalog.skill_hits(ctx.view().skills)[rows], catalog.skill_counts[rows]
 
 
 def similar_to_applied(
