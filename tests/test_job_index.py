@@ -219,6 +219,37 @@ def test_widened_search_answers_as_a_fresh_search(
             search.widen(3.0)
 
 
+@pytest.mark.parametrize(
+    "center", [(0.0, 179.9), (65.0, -179.5), (89.0, 0.0), (-80.0, 10.0), (40.7, -74.0)]
+)
+def test_radius_matches_the_haversine_everywhere_on_the_globe(center) -> None:
+    """The radius mask's bounding box cuts nothing the haversine keeps: across the
+    antimeridian, near the poles, and for radii up to a continent."""
+    rng = np.random.default_rng(5)
+    n = 20_000
+    lat = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))  # uniform over the sphere
+    lon = rng.uniform(-180, 180, n)
+    near_center = rng.random(n) < 0.5  # half of them close to the center
+    lat[near_center] = np.clip(center[0] + rng.normal(0, 4, near_center.sum()), -90, 90)
+    lon[near_center] = (center[1] + rng.normal(0, 8, near_center.sum()) + 180) % 360 - 180
+    jobs = pd.DataFrame(
+        {
+            "job_id": np.arange(n, dtype=np.int64),
+            "lat": lat.astype(np.float32),
+            "lon": lon.astype(np.float32),
+            "remote": np.zeros(n, bool),
+            "job_zone": np.full(n, 3, np.int8),
+            "expires_at": np.full(n, NOW + np.timedelta64(30, "D")),
+        }
+    )
+    index = JobIndex.from_catalog(jobs, _unit(rng.standard_normal((n, DIM))), "enc-a", "flat")
+    for radius in (50.0, 500.0, 3_000.0):
+        f = IndexFilter(center=center, radius_km=radius, now=NOW)
+        got = index.allowed_mask(f)
+        assert got.sum() > 0
+        np.testing.assert_array_equal(got, _allowed(jobs, f))
+
+
 def test_nothing_allowed_gives_empty_answer(flat, catalog) -> None:
     q = _queries(catalog[1], 1, seed=4)[0]
     ids, scores = flat.search(q, 10, IndexFilter(now=NOW + np.timedelta64(999, "D")))

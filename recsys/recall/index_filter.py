@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 
 from recsys.core.context import REMOTE_MODES, RemoteMode
-from recsys.data.geo import haversine_km
+from recsys.data.geo import EARTH_RADIUS_KM, haversine_km
 from recsys.recall.index_columns import IndexStorage
 
 __all__ = [
@@ -99,14 +100,22 @@ def within_radius(
 def _near(
     store: IndexStorage, center: tuple[float, float], radius_km: float, mask: np.ndarray
 ) -> np.ndarray:
-    """The rows of `mask` within `radius_km` of `center` (haversine only inside a latitude band)."""
+    """The rows of `mask` within `radius_km` of `center`: the haversine runs only on the rows
+    inside the circle's bounding box (the latitude band, and the longitudes within
+    asin(sin(r / R) / cos(lat)) of the center's, across the antimeridian too). The band alone
+    spans a continent; the box holds about 4/pi of the circle's own rows."""
     lat0, lon0 = float(center[0]), float(center[1])
-    lat = store.cols.lat[: store.n]
+    n, cols = store.n, store.cols
+    lat = cols.lat[:n]
     band = np.abs(lat - np.float32(lat0)) <= radius_km / _KM_PER_DEGREE_LAT + 1e-3
     rows = np.flatnonzero(band & mask)
-    dist = haversine_km(
-        lat0, lon0, lat[rows].astype(np.float64), store.cols.lon[rows].astype(np.float64)
-    )
-    near = np.zeros(store.n, bool)
+    reach = math.sin(min(radius_km / EARTH_RADIUS_KM, math.pi / 2))
+    spread = math.cos(math.radians(min(abs(lat0) + radius_km / _KM_PER_DEGREE_LAT, 90.0)))
+    if reach < spread:  # the circle stays off the poles: its longitudes are bounded
+        max_dlon = math.degrees(math.asin(reach / spread)) + 1e-3
+        dlon = np.abs((cols.lon[rows] - np.float32(lon0) + 180.0) % 360.0 - 180.0)
+        rows = rows[dlon <= max_dlon]
+    dist = haversine_km(lat0, lon0, lat[rows].astype(np.float64), cols.lon[rows].astype(np.float64))
+    near = np.zeros(n, bool)
     near[rows[dist <= radius_km]] = True
     return near
