@@ -13,6 +13,8 @@ from recsys.core.context import History, RequestContext, request_context
 from recsys.core.profiles import seeker_profile
 from recsys.market.market import Market
 from recsys.pipeline.recommender import Recommender
+from recsys.recall.index_columns import FilterColumns
+from recsys.recall.index_filter import IndexFilter
 from recsys.recall.sources import (
     SOURCE_COLUMN,
     SOURCES,
@@ -20,7 +22,7 @@ from recsys.recall.sources import (
     occupation_pool,
     source_names,
 )
-from recsys.recall.stage import index_filter
+from recsys.recall.stage import IndexToCatalog, index_filter
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +127,7 @@ def test_popular_and_fresh_come_from_the_seekers_occupation(
     n = len(rec.catalog)
     applies = np.zeros(n, np.float32)
     with rec.index.filtered(ctx.view().query, index_filter(ctx)) as search:
-        pool = occupation_pool(search, rec.catalog, occ)
+        pool = occupation_pool(search, rec.catalog, occ, IndexToCatalog(rec.catalog))
     assert len(pool) > 5
     hot = pool[:5]  # open, nearby, in the occupation: made the most applied to
     applies[hot] = 50.0
@@ -155,3 +157,40 @@ def test_the_served_list_carries_each_item_source(
     out = rec.recommend(ctx)
     codes = out.items.scores[SOURCE_COLUMN]
     assert len(codes) == len(out.items) and set(codes.tolist()) <= set(range(len(SOURCES)))
+
+
+def test_index_to_catalog_follows_compaction_and_new_postings(
+    small_market: tuple[Market, Path],
+) -> None:
+    """The cached index-row -> catalog-row map is rebuilt when the index renumbers its rows
+    (a compaction) and when a posting reaches both the index and the catalog."""
+    market, _ = small_market
+    rec = small_recommender(market)  # its own: this test removes and adds postings
+    index, catalog = rec.index, rec.catalog
+    to_catalog = IndexToCatalog(catalog)
+    query = catalog.embeddings[7]
+
+    open_then = IndexFilter(now=market.start + np.timedelta64(86400, "s"))
+
+    def found() -> tuple[np.ndarray, np.ndarray]:
+        with index.filtered(query, open_then) as search:
+            rows, _ = search.search_rows(len(index))
+            return to_catalog(search, rows), search.row_job_ids()[rows]
+
+    rows, ids = found()
+    assert len(rows) > 100
+    np.testing.assert_array_equal(catalog.arrays.job_id[rows], ids)
+    gone = index.job_ids[: int(0.4 * len(index))]  # past the dead fraction: compacted
+    index.remove(gone)
+    rows, ids = found()
+    assert not np.isin(ids, gone).any()
+    np.testing.assert_array_equal(catalog.arrays.job_id[rows], ids)
+    posting = market.jobs.iloc[[7]].reset_index(drop=True)
+    posting["job_id"] = int(catalog.arrays.job_id.max()) + 1
+    index.add_columns(FilterColumns.from_catalog(posting), catalog.embeddings[[7]])
+    rows, ids = found()
+    assert posting["job_id"][0] in ids and (rows[ids == posting["job_id"][0]] == -1).all()
+    catalog.append(posting, catalog.embeddings[[7]], catalog.occupation[[7]])
+    rows, ids = found()
+    assert rows[ids == posting["job_id"][0]].tolist() == [len(catalog) - 1]
+    np.testing.assert_array_equal(catalog.arrays.job_id[rows], ids)

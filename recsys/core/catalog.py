@@ -97,6 +97,8 @@ class ServingCatalog:
     _by_column: tuple[sp.csr_matrix, sp.csr_matrix] = field(init=False, repr=False)
     #: how many skills each job requires (the row lengths of `skills`)
     skill_counts: np.ndarray = field(init=False, repr=False)
+    #: bumped whenever the set of job ids `rows_of` finds changes (an append)
+    id_version: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._embedding_buffer = with_room(np.asarray(self.embeddings, np.float32))
@@ -211,6 +213,7 @@ class ServingCatalog:
         self.arrays = JobArrays.from_catalog(merged)
         self._index_columns()
         self._id_lookup = _id_lookup(self.arrays.job_id)
+        self.id_version += 1
 
     def replace(
         self, rows: np.ndarray, jobs: pd.DataFrame, embeddings: np.ndarray, occupation: np.ndarray

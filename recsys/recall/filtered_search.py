@@ -68,13 +68,18 @@ class FilteredSearch:
     def search(self, k: int, query: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The best `min(k, allowed)` jobs at the current radius for the title query (or for
         `query`, sharing the mask): (job ids int64, scores float32), best first, no padding."""
+        rows, scores = self.search_rows(k, query)
+        return self._store.cols.job_id[rows], scores
+
+    def search_rows(self, k: int, query: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`search`, answering index rows (see `row_job_ids`) instead of job ids."""
         mask, n_allowed = self.mask()
         want = min(int(k), n_allowed)
         if want == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         own = query is None
         q = self._query if query is None else query
-        rows, scores = search_rows(
+        return search_rows(
             self._store,
             self._ivf,
             self._gpu,
@@ -85,7 +90,6 @@ class FilteredSearch:
             n_allowed,
             self._scores if own else None,
         )
-        return self._store.cols.job_id[rows], scores
 
     def count_at_least(self, threshold: float, k: int) -> int:
         """How many of the title query's top `k` at the current radius score >= `threshold`:
@@ -96,11 +100,24 @@ class FilteredSearch:
             self._ivf is not None and goes_approximate(self._config, want, n_allowed)
         )
         if approximate:
-            _, scores = self.search(k)
+            _, scores = self.search_rows(k)
             return int(np.count_nonzero(scores >= threshold))
         return min(want, count_at_least(self._scores, mask, threshold))
 
+    def allowed_rows(self) -> np.ndarray:
+        """Index rows of every job allowed at the current radius."""
+        return np.flatnonzero(self.mask()[0])
+
     def allowed_job_ids(self) -> np.ndarray:
         """Ids of every job allowed at the current radius."""
-        mask, _ = self.mask()
-        return self._store.cols.job_id[: len(mask)][mask]
+        return self._store.cols.job_id[self.allowed_rows()]
+
+    def row_job_ids(self) -> np.ndarray:
+        """The job id of every index row in use (dead ones included): what the rows answered
+        by `search_rows` and `allowed_rows` mean, as long as `layout` stays the same."""
+        return self._store.cols.job_id[: self._store.n]
+
+    @property
+    def layout(self) -> tuple[int, int, int]:
+        """Changes whenever an index row's meaning may have: (storage, renumberings, rows)."""
+        return id(self._store), self._store.layout, self._store.n

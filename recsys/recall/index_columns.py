@@ -89,6 +89,8 @@ class IndexStorage:
         self.cols = FilterColumns.empty(0)
         self.alive = np.zeros(0, bool)
         self.row_of: dict[int, int] = {}
+        #: bumped whenever rows are renumbered (`compact`): with `n`, what a row means
+        self.layout = 0
 
     def __len__(self) -> int:
         """Alive jobs."""
@@ -142,6 +144,7 @@ class IndexStorage:
         self.alive = np.ones(len(keep), bool)
         self.n = len(keep)
         self.row_of = dict(zip(self.cols.job_id.tolist(), range(self.n), strict=True))
+        self.layout += 1
         self._grow_to(capacity_for(self.n))
 
     def _reserve(self, rows: int) -> None:

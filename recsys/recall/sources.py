@@ -18,6 +18,7 @@ Every source is one vectorised pass over arrays: no per-candidate Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -39,6 +40,8 @@ __all__ = [
     "source_names",
 ]
 
+#: index rows found by a search -> their catalog rows (-1: not in the catalog)
+ToCatalog = Callable[[FilteredSearch, np.ndarray], np.ndarray]
 #: which tag a job found by several sources keeps: the most specific first
 _PRIORITY: Final[tuple[int, ...]] = (1, 2, 3, 0)
 
@@ -85,11 +88,13 @@ def history_query(
     return (q / norm).astype(np.float32) if norm > 0 else None
 
 
-def occupation_pool(search: FilteredSearch, catalog: ServingCatalog, occupation: int) -> np.ndarray:
+def occupation_pool(
+    search: FilteredSearch, catalog: ServingCatalog, occupation: int, to_catalog: ToCatalog
+) -> np.ndarray:
     """Catalog rows passing the filters whose inferred occupation is the seeker's."""
     if occupation < 0:
         return np.zeros(0, np.int64)
-    rows = catalog.rows_of(search.allowed_job_ids())
+    rows = to_catalog(search, search.allowed_rows())
     rows = rows[rows >= 0]
     return rows[catalog.occupation[rows] == occupation]
 
@@ -143,7 +148,11 @@ def _scores_with_title(
 
 
 def extra_sources(
-    search: FilteredSearch, catalog: ServingCatalog, ctx: RequestContext, quotas: SourceQuotas
+    search: FilteredSearch,
+    catalog: ServingCatalog,
+    ctx: RequestContext,
+    quotas: SourceQuotas,
+    to_catalog: ToCatalog,
 ) -> list[np.ndarray]:
     """Catalog rows from the item, popular and fresh sources, in that order, under the title
     search's filters at its final radius."""
@@ -151,12 +160,12 @@ def extra_sources(
     item = empty
     hq = history_query(catalog, ctx, quotas.click_weight) if quotas.item > 0 else None
     if hq is not None:
-        ids, _ = search.search(quotas.item, query=hq)
-        item = catalog.rows_of(ids)
+        found, _ = search.search_rows(quotas.item, query=hq)
+        item = to_catalog(search, found)
         item = item[item >= 0]
     popular, fresh = empty, empty
     if quotas.popular > 0 or quotas.fresh > 0:
-        pool = occupation_pool(search, catalog, ctx.view().occupation)
+        pool = occupation_pool(search, catalog, ctx.view().occupation, to_catalog)
         pop = catalog.popularity
         demand = pop.applies[pool] + 0.1 * pop.clicks[pool]
         popular = top_rows(pool, demand, quotas.popular)
