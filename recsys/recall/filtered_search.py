@@ -7,7 +7,8 @@ recomputed the allowed mask (a haversine over the latitude band) and each widene
 gathered and scored every allowed row again; on a 20k-job market 250 of 300 requests widened.
 `FilteredSearch` computes the mask without the radius once, the radius part once per radius,
 and each row's exact title score at most once (`RowScores`); whether to widen is an exact
-count over those scores on the exact path, with no top-k sorted only to be thrown away.
+count over those scores on the exact path, and a search of only as many jobs as the rule
+needs on the approximate one, with no top-k sorted only to be thrown away.
 
 It reads the index's storage by row number, so it lives inside `JobIndex.filtered`, which holds
 the index's read lock until the request is done with it.
@@ -91,18 +92,21 @@ class FilteredSearch:
             self._scores if own else None,
         )
 
-    def count_at_least(self, threshold: float, k: int) -> int:
-        """How many of the title query's top `k` at the current radius score >= `threshold`:
-        counted exactly over the allowed rows when the search would be exact anyway."""
+    def has_at_least(self, n: int, threshold: float) -> bool:
+        """Whether at least `n` allowed jobs at the current radius score >= `threshold` for the
+        title query: counted exactly over the allowed rows when a search of `n` would be exact,
+        else by an approximate search of only `n` (the widening question needs no more: at
+        100k jobs, asking it with recall's k = 10,000 made every IVF search probe every list)."""
         mask, n_allowed = self.mask()
-        want = min(int(k), n_allowed)
-        approximate = (self._gpu is not None and want <= GPU_MAX_K) or (
-            self._ivf is not None and goes_approximate(self._config, want, n_allowed)
+        if n_allowed < n:
+            return False
+        approximate = (self._gpu is not None and n <= GPU_MAX_K) or (
+            self._ivf is not None and goes_approximate(self._config, n, n_allowed)
         )
         if approximate:
-            _, scores = self.search_rows(k)
-            return int(np.count_nonzero(scores >= threshold))
-        return min(want, count_at_least(self._scores, mask, threshold))
+            _, scores = self.search_rows(n)
+            return int(np.count_nonzero(scores >= threshold)) >= n
+        return count_at_least(self._scores, mask, threshold) >= n
 
     def allowed_rows(self) -> np.ndarray:
         """Index rows of every job allowed at the current radius."""

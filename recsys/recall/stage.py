@@ -137,7 +137,7 @@ class RecallStage:
                 and ctx.filters.widen_radius
                 and search.radius_km is not None
                 and steps < w.steps
-                and search.count_at_least(w.good_similarity, self.k) < w.min_good
+                and not search.has_at_least(w.min_good, w.good_similarity)
             ):
                 search.widen(w.factor)
                 steps += 1
