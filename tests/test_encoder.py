@@ -294,3 +294,20 @@ def test_length_chunks_give_the_one_forward_vectors_in_order() -> None:
     assert chunked.shape == one.shape == (30, 384)
     assert (one * chunked).sum(dim=1).min() > 0.99999
     assert not torch.allclose(chunked[0], chunked[1])
+
+
+def test_prepare_leaves_the_graph_and_occupation_index_ready() -> None:
+    """`recsys encoder prepare` (run by `make install`) writes the base encoder's ONNX graph
+    and its occupation index (vectors and HNSW graph) where loading them looks first."""
+    from typer.testing import CliRunner
+
+    from recsys.cli.main import app
+    from recsys.settings import get_settings
+
+    result = CliRunner().invoke(app, ["encoder", "prepare", "base"])
+    assert result.exit_code == 0, result.output
+    assert "graph ready" in result.output and "occupation index ready" in result.output
+    encoder = TitleEncoder.load("base")
+    cached = get_settings().artifacts_dir / f"occupation_titles_{encoder.fingerprint[:16]}"
+    assert cached.with_suffix(".npz").is_file() and cached.with_suffix(".hnsw").is_file()
+    assert encoder.backend == "onnx"
