@@ -105,11 +105,12 @@ class RedisOnlineStore:
         pop = deltas.popularity
         keep_s = _key_ttl(2 * POPULARITY_WINDOW_DAYS * 86_400.0)
         days, jobs = pop["day"].to_numpy(np.int64), pop["job_id"].to_numpy(np.int64)
+        pop_counts = {column: pop[column].to_numpy(np.int64) for column, _ in _POP_FIELDS}
         for day in np.unique(days).tolist():
             on_day = days == day
             args: list[str | int] = [keep_s]
             for column, tag in _POP_FIELDS:
-                counts_of = pop[column].to_numpy(np.int64)[on_day]
+                counts_of = pop_counts[column][on_day]
                 hit = counts_of > 0
                 fields = [f"{job}:{tag}" for job in jobs[on_day][hit].tolist()]
                 args.extend(v for pair in zip(fields, counts_of[hit].tolist()) for v in pair)

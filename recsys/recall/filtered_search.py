@@ -22,13 +22,13 @@ import numpy as np
 from recsys.recall.index_columns import IndexStorage
 from recsys.recall.index_filter import IndexFilter, base_mask, within_radius
 from recsys.recall.search import (
-    GPU_MAX_K,
     GpuReplica,
     IndexConfig,
     RowScores,
     count_at_least,
-    goes_approximate,
     search_rows,
+    tries_gpu,
+    tries_ivf,
 )
 
 
@@ -100,10 +100,7 @@ class FilteredSearch:
         mask, n_allowed = self.mask()
         if n_allowed < n:
             return False
-        approximate = (self._gpu is not None and n <= GPU_MAX_K) or (
-            self._ivf is not None and goes_approximate(self._config, n, n_allowed)
-        )
-        if approximate:
+        if tries_gpu(self._gpu, n) or tries_ivf(self._ivf, self._config, n, n_allowed):
             _, scores = self.search_rows(n)
             return int(np.count_nonzero(scores >= threshold)) >= n
         return count_at_least(self._scores, mask, threshold) >= n

@@ -112,20 +112,26 @@ def search_rows(
     """The best `want` allowed rows: GPU when it can answer, else IVF when the allowed set is
     large (above `exact_factor * want`), else (or when those fall short) exact search, reusing
     `scores` (the exact scores of this query computed so far) when given."""
-    if gpu is not None and want <= GPU_MAX_K:
+    if gpu is not None and tries_gpu(gpu, want):
         hit = search_gpu(gpu.index(store, ivf), store.n, q, want, mask, n_allowed)
         if hit is not None:
             return hit
-    if ivf is not None and goes_approximate(config, want, n_allowed):
+    if ivf is not None and tries_ivf(ivf, config, want, n_allowed):
         hit = search_ivf(ivf, len(store), config, q, want, mask, n_allowed)
         if hit is not None:
             return hit
     return search_exact(store, q, want, mask, scores)
 
 
-def goes_approximate(config: IndexConfig, want: int, n_allowed: int) -> bool:
-    """Whether a CPU search of `want` among `n_allowed` rows, with an IVF index, tries it first."""
-    return n_allowed > config.exact_factor * want
+def tries_gpu(gpu: GpuReplica | None, want: int) -> bool:
+    """Whether `search_rows` asks the GPU replica first for `want` rows."""
+    return gpu is not None and want <= GPU_MAX_K
+
+
+def tries_ivf(ivf: faiss.IndexIVF | None, config: IndexConfig, want: int, n_allowed: int) -> bool:
+    """Whether `search_rows` asks the IVF index (before exact search) for `want` rows among
+    `n_allowed`."""
+    return ivf is not None and n_allowed > config.exact_factor * want
 
 
 class RowScores:
@@ -137,15 +143,18 @@ class RowScores:
 
     def __init__(self, store: IndexStorage, q: np.ndarray):
         self._emb, self._n, self._q = store.emb, store.n, q
-        self.values = np.empty(self._n, np.float32)
-        self._done = np.zeros(self._n, bool)
         self._n_done = 0
+        # allocated by the first `over`: a request the IVF index answers never scores exactly
+        self.values = np.empty(0, np.float32)
+        self._done = np.zeros(0, bool)
 
     def over(self, mask: np.ndarray) -> np.ndarray:
         """`values`, valid at least on the rows of `mask` (scored now where they were not)."""
         n = self._n
         if self._n_done == n:
             return self.values
+        if len(self._done) < n:
+            self.values, self._done = np.empty(n, np.float32), np.zeros(n, bool)
         need = mask & ~self._done
         n_need = int(np.count_nonzero(need))
         if n_need == 0:

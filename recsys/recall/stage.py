@@ -77,7 +77,7 @@ class IndexToCatalog:
 
     def __call__(self, search: FilteredSearch, rows: np.ndarray) -> np.ndarray:
         """The catalog rows of index `rows` found by `search`."""
-        key = (*search.layout, id(self.catalog), self.catalog.id_version)
+        key = (*search.layout, self.catalog.id_version)
         cached = self._cached
         if cached is None or cached[0] != key:
             cached = (key, self.catalog.rows_of(search.row_job_ids()))
