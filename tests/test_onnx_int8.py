@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from recsys.recall.encoder import INT8_SUFFIX, TitleEncoder
 
@@ -35,3 +38,28 @@ def test_int8_bulk_and_one_title_calls_stay_close() -> None:
     bulk = int8.encode(titles)
     alone = np.stack([int8.encode([t])[0] for t in titles])
     assert (bulk * alone).sum(axis=1).min() > 0.97
+
+
+def _quantize_in_a_process(paths: tuple[str, str]) -> int:
+    from recsys.recall.onnx_export import quantize_int8
+
+    return quantize_int8(Path(paths[0]), Path(paths[1])).stat().st_size
+
+
+@pytest.mark.slow
+def test_processes_quantising_the_same_graph_at_once_all_succeed(tmp_path: Path) -> None:
+    """Processes starting on a fresh artifacts folder quantise the same fp32 graph into the
+    same cache file at the same moment (CI saw it: one of two API processes fell back to
+    torch). onnxruntime's path-based shape inference writes a `-inferred` file next to its
+    input and deletes it, so one process removed the other's; all must now finish."""
+    import multiprocessing
+
+    from recsys.recall.encoder_metadata import base_model_dir
+    from recsys.recall.onnx_export import export_onnx
+
+    fp32 = export_onnx(base_model_dir(), tmp_path / "title_encoder.onnx")
+    out = str(tmp_path / "title_encoder.int8.onnx")
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        sizes = pool.map(_quantize_in_a_process, [(str(fp32), out)] * 3)
+    assert min(sizes) > 0 and len(set(sizes)) == 1
+    assert not list(tmp_path.glob("*inferred*")) and not list(tmp_path.glob("*.partial-*"))

@@ -105,6 +105,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, per_channel: bool = True) -> 
     """Dynamic int8 weights of an exported graph (onnxruntime's quantizer, MatMul and Gemm
     nodes, activations quantised per call); written atomically. Whether it serves is the
     caller's measured choice: `benchmarks.encoder_int8` weighs its speed against its MAP."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     out_path = Path(out_path)
@@ -113,8 +114,11 @@ def quantize_int8(fp32_path: Path, out_path: Path, per_channel: bool = True) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # The graph, not its path: from a path onnxruntime writes its shape-inferred copy
+            # next to the input and deletes it after, so processes quantising the same cached
+            # graph at once removed each other's; from a ModelProto it uses a private temp dir.
             quantize_dynamic(
-                Path(fp32_path),
+                onnx.load(Path(fp32_path)),
                 partial,
                 op_types_to_quantize=["MatMul", "Gemm"],
                 per_channel=per_channel,
