@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from recsys.core.candidates import Candidates
 from recsys.core.context import (
@@ -28,6 +29,7 @@ from recsys.ranking.fine import FineStage
 from recsys.ranking.reasons import skill_reason
 from recsys.ranking.rerank import RerankPolicy, RerankStage
 from recsys.recall.job_index import JobIndexError
+from recsys.recall.occupations import OccupationIndex
 from recsys.recall.stage import RecallStage
 from recsys.settings import get_settings
 
@@ -200,6 +202,28 @@ def test_skills_improve_occupation_coding(
     assert np.array_equal(with_skills, catalog.occupation), "the catalog uses title + skills"
     title_acc, skill_acc = (by_title == truth).mean(), (with_skills == truth).mean()
     assert skill_acc > title_acc + 0.05 and skill_acc > 0.75, (title_acc, skill_acc)
+
+
+def test_the_skill_likelihood_prefers_the_specific_occupation_and_reaches_far_titles() -> None:
+    """Three occupations over a 10-skill vocabulary: 0 lists every skill, 1 lists skills 0-2,
+    2 lists skills 3-4; the query's nearest title is 0's, then 1's, and 2's is orthogonal."""
+    listed = np.zeros((3, 10), np.float32)
+    listed[0], listed[1, :3], listed[2, 3:5] = 1, 1, 1
+    titles = np.array([[1, 0, 0], [0.97, 0.243, 0], [0, 0, 1]], np.float32)
+    titles /= np.linalg.norm(titles, axis=1, keepdims=True)
+    coder = OccupationIndex(titles, np.array([0, 1, 2]), "test", sp.csr_matrix(listed))
+    query = np.array([[1, 0, 0]], np.float32)
+
+    def posting(*skills: int) -> sp.csr_matrix:
+        row = np.zeros((1, 10), np.float32)
+        row[0, list(skills)] = 1
+        return sp.csr_matrix(row)
+
+    assert coder.classify(query)[0][0] == 0, "without skills: the nearest title"
+    assert coder.classify(query, posting(0, 1), candidates=2)[0][0] == 1, "the specific list"
+    assert coder.classify(query, posting(0, 5), candidates=2)[0][0] == 0, "1 misses skill 5"
+    # 2's title is not among the 2 nearest, but its short list holds both skills
+    assert coder.classify(query, posting(3, 4), candidates=2)[0][0] == 2
 
 
 def test_request_context_applies_the_filter_defaults() -> None:

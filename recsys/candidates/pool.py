@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys.data.taxonomy import Taxonomy
-from recsys.recall.occupations import SEEKER_CANDIDATES, SEEKER_SKILL_WEIGHT, OccupationIndex
+from recsys.recall.occupations import OccupationIndex
 
 #: days since last activity of a seeker never seen active
 NEVER_ACTIVE_DAYS = 365.0
@@ -25,14 +25,12 @@ NEVER_ACTIVE_DAYS = 365.0
 def infer_seeker_occupations(
     occupations: OccupationIndex, embeddings: np.ndarray, skills: sp.csr_matrix
 ) -> np.ndarray:
-    """Each seeker's occupation from the desired-title embedding and skills, with the seeker
-    profile step's settings (`SEEKER_CANDIDATES` titles, `SEEKER_SKILL_WEIGHT`): a desired title
-    is looser than a posting's, so skills get more say. The employer side shares it with the
-    seeker side so both code a seeker alike; on a 6,000-job market it codes 93.5% of seekers
-    right against 91.2% with the postings' settings. Training and serving both call it."""
+    """Each seeker's occupation from the desired-title embedding and skills, coded as the seeker
+    side's profile step and the postings are (`OccupationIndex.classify`), so that a pair's
+    taxonomy distance compares like with like. Training and serving both call it."""
     if len(embeddings) == 0:
         return np.zeros(0, np.int32)
-    occupation, _ = occupations.classify(embeddings, skills, SEEKER_CANDIDATES, SEEKER_SKILL_WEIGHT)
+    occupation, _ = occupations.classify(embeddings, skills)
     return np.asarray(occupation, np.int32)
 
 

@@ -27,7 +27,7 @@ from recsys.ranking.fine import ApplyRateModel, FineStage
 from recsys.ranking.rerank import RerankPolicy, RerankStage
 from recsys.recall.encoder import METADATA_FILE, ProgressCallback, TitleEncoder
 from recsys.recall.job_index import JobIndex, JobIndexError
-from recsys.recall.occupations import CANDIDATES, SKILL_WEIGHT, OccupationIndex
+from recsys.recall.occupations import CANDIDATES, CODER_VERSION, SKILL_WEIGHT, OccupationIndex
 from recsys.recall.sources import SourceQuotas
 from recsys.recall.stage import RadiusWidening, RecallStage
 from recsys.settings import Settings, get_settings
@@ -58,7 +58,7 @@ def catalog_digest(jobs: pd.DataFrame) -> str:
         skills=jobs["skills"].map(lambda s: "|".join(s) if s is not None else "")
     )
     hashed = pd.util.hash_pandas_object(cols, index=False).to_numpy()
-    coder = f"{CANDIDATES}/{SKILL_WEIGHT}".encode()
+    coder = f"{CANDIDATES}/{SKILL_WEIGHT}/{CODER_VERSION}".encode()
     return hashlib.sha256(hashed.tobytes() + coder).hexdigest()[:16]
 
 

@@ -24,7 +24,7 @@ from recsys.ranking.reasons import explain
 from recsys.ranking.rerank import RerankStage
 from recsys.recall.encoder import TitleEncoder
 from recsys.recall.job_index import JobIndex
-from recsys.recall.occupations import SEEKER_CANDIDATES, SEEKER_SKILL_WEIGHT, OccupationIndex
+from recsys.recall.occupations import OccupationIndex
 from recsys.recall.stage import RecallStage
 
 S = TypeVar("S")
@@ -123,9 +123,7 @@ class Recommender:
         applied = cat.rows_of(ctx.history.applied_job_ids)
         applied = applied[applied >= 0]
         skills = cat.taxonomy.skill_matrix([ctx.profile.skills])
-        occupation, _ = self.occupations.classify(
-            query[None, :], skills, SEEKER_CANDIDATES, SEEKER_SKILL_WEIGHT
-        )
+        occupation, _ = self.occupations.classify(query[None, :], skills)
         blended = query
         if len(applied):
             blended = query + HISTORY_BLEND * cat.embeddings[applied].mean(axis=0)
