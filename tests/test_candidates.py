@@ -13,6 +13,8 @@ import pytest
 from feature_store.events import EMPLOYER_EVENT_TYPES, SEEKER_EVENT_TYPES, read_events
 from recsys.candidates.features import FEATURE_INDEX, FEATURE_NAMES, PairPostings, pair_features
 from recsys.candidates.fit_model import MONOTONE
+from recsys.candidates.pool import Posting, posting_skill_matrix, typical_skills
+from recsys.candidates.reasons import explain
 from recsys.candidates.recommender import CandidateRecommender
 from recsys.candidates.rerank import CandidateRerank
 from recsys.candidates.seeker_index import SeekerFilter
@@ -133,6 +135,30 @@ def test_serving_and_training_compute_the_same_rows(data: CandidateData):
     )
     assert served.shape == (len(seeker_rows), len(FEATURE_NAMES))
     np.testing.assert_array_equal(served, logged)
+
+
+def test_a_posting_without_known_skills_is_matched_on_its_occupations_typical_ones(
+    data: CandidateData,
+) -> None:
+    """A real dump's skill categories ("Information Technology") name no taxonomy skill: the
+    posting is matched on its occupation's typical skills, alike in training and serving, and
+    the reasons say they are typical, not required."""
+    tax, job_row = data.market.taxonomy, 5
+    occupation = int(data.job_occupation[job_row])
+    row = data.market.jobs.iloc[job_row].to_dict()
+    row["skills"] = ["Information Technology", "Sales"]
+    posting = Posting.from_row(row, tax, occupation)
+    assert posting.skills_typical and posting.skills == typical_skills(tax, occupation)
+    assert posting.skills and set(posting.skills) <= set(tax.skills_for(tax.codes[occupation]))
+    trained_on = posting_skill_matrix(tax, [row["skills"]], np.array([occupation]))
+    assert (trained_on != posting.skill_vector).nnz == 0
+    listed = Posting.from_row(data.market.jobs.iloc[job_row].to_dict(), tax, occupation)
+    assert not listed.skills_typical, "a posting with known skills keeps its own"
+    assert not Posting.from_row(row, tax, -1).skills_typical, "no occupation, nothing to infer"
+    rows = np.arange(3)
+    why = explain(posting, data.pool, rows, np.full(3, 400.0))
+    assert all("skills typical for" in w.reasons[0] for w in why), why[0].reasons
+    assert all(len(w.skills_matched) + len(w.skills_missing) == len(posting.skills) for w in why)
 
 
 def test_screens_label_a_shortlist_from_its_own_list_only():

@@ -1,5 +1,6 @@
 """Why each served candidate is there: skills matched and missing against the posting's required
-skills, distance, seniority and recent activity. Only the final k are explained, so the strings
+skills (its occupation's typical ones, said so, when it lists none the taxonomy knows), distance,
+seniority and recent activity. Only the final k are explained, so the strings
 are built per served seeker, never per candidate."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def explain(
     """One `CandidateReasons` per served row, in order."""
     km = distance_km(pool, rows, PairPostings.repeat(posting, len(rows)))
     required = list(posting.skills)
+    occupations = pool.taxonomy.occupations
+    field = occupations[posting.occupation].title if posting.occupation >= 0 else ""
     out = []
     for i, row in enumerate(rows.tolist()):
         have = {s.lower() for s in pool.skill_names[row]}
@@ -39,7 +42,9 @@ def explain(
         missing = [s for s in required if s.lower() not in have]
         level = int(pool.level[row])
         why = []
-        if required:
+        if required and posting.skills_typical:
+            why.append(f"has {len(matched)} of the {len(required)} skills typical for {field}")
+        elif required:
             why.append(f"has {len(matched)} of the {len(required)} required skills")
         if posting.remote:
             why.append("remote posting")

@@ -23,7 +23,12 @@ import scipy.sparse as sp
 from feature_store.events import read_events
 from recsys.candidates.evaluation import ndcg_against_oracle, pool_scores
 from recsys.candidates.fit_model import FitModel
-from recsys.candidates.pool import Posting, SeekerPool, infer_seeker_occupations
+from recsys.candidates.pool import (
+    Posting,
+    SeekerPool,
+    infer_seeker_occupations,
+    posting_skill_matrix,
+)
 from recsys.candidates.recommender import CandidateRecommender
 from recsys.candidates.seeker_index import SeekerIndex
 from recsys.candidates.training_data import (
@@ -66,8 +71,8 @@ class CandidateData:
         seeker_skills = tax.skill_matrix(market.seekers["skills"])
         seeker_occ = infer_seeker_occupations(occupations, seeker_emb, seeker_skills)
         job_emb = encoder.encode(market.jobs["title"].astype(str).tolist())
-        job_skills = tax.skill_matrix(market.jobs["skills"])
-        job_occ, _ = occupations.classify(job_emb, job_skills)
+        job_occ, _ = occupations.classify(job_emb, tax.skill_matrix(market.jobs["skills"]))
+        job_skills = posting_skill_matrix(tax, market.jobs["skills"], job_occ)
         return cls(
             market=market,
             folder=Path(folder),
