@@ -185,8 +185,8 @@ class Posting:
     def from_row(cls, row: dict[str, object], taxonomy: Taxonomy, occupation: int = -1) -> Posting:
         """A posting from a catalog row (JOB_COLUMNS) and its inferred occupation."""
         raw = row.get("skills")
-        listed = tuple(str(s) for s in raw) if raw is not None else ()  # type: ignore[attr-defined]
-        skills, typical = posting_skills(taxonomy, listed, int(occupation))
+        listed = () if raw is None else raw
+        skills, typical = posting_skills(taxonomy, listed, int(occupation))  # type: ignore[arg-type]
         lo, hi = row.get("salary_min"), row.get("salary_max")
         mid = (float(lo) + float(hi)) / 2.0 if lo is not None and hi is not None else np.nan  # type: ignore[arg-type]
         seniority = row.get("seniority")

@@ -34,7 +34,7 @@ def explain(
     km = distance_km(pool, rows, PairPostings.repeat(posting, len(rows)))
     required = list(posting.skills)
     occupations = pool.taxonomy.occupations
-    field = occupations[posting.occupation].title if posting.occupation >= 0 else ""
+    field_name = occupations[posting.occupation].title if posting.occupation >= 0 else ""
     out = []
     for i, row in enumerate(rows.tolist()):
         have = {s.lower() for s in pool.skill_names[row]}
@@ -43,7 +43,7 @@ def explain(
         level = int(pool.level[row])
         why = []
         if required and posting.skills_typical:
-            why.append(f"has {len(matched)} of the {len(required)} skills typical for {field}")
+            why.append(f"has {len(matched)} of the {len(required)} skills typical for {field_name}")
         elif required:
             why.append(f"has {len(matched)} of the {len(required)} required skills")
         if posting.remote:
